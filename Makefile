@@ -1,0 +1,48 @@
+# ibkr-trader: two commands set everything up on a fresh clone.
+#   make run   one full dry-run cycle against the built-in simulated IB Gateway
+#   make test  lint, formatting, strict types and the test suite with coverage
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+RUN := $(UV) run --frozen --no-sync
+SRC := src/ibkr_trader
+
+.PHONY: run test lint types pytest bench sim clean env
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+env: $(VENV)/.synced
+
+run: env
+	$(RUN) ibkr-trader demo
+
+lint: env
+	$(RUN) ruff check src tests bench
+	$(RUN) black --check src tests bench
+
+types: env
+	$(RUN) mypy --strict src
+
+pytest: env
+	$(RUN) pytest --cov=ibkr_trader --cov-report=term --cov-fail-under=85 -q
+
+test: lint types pytest
+
+bench: env
+	@for b in bench/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
+
+sim: env
+	$(RUN) ibkr-trader sim
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,1 @@
+"""ibkr_trader.sim."""
