@@ -15,7 +15,7 @@ import hashlib
 import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -25,7 +25,7 @@ DEFAULT_OPERATOR_ID = "CSATSPRIM"
 OPTION_MULTIPLIER = 100
 
 
-class ExecutionMode(str, Enum):
+class ExecutionMode(StrEnum):
     """Where an approved order goes (handoff 3.1)."""
 
     DRY_RUN = "dry_run"  # simulated fill, recorded in the journal's simulated book
@@ -33,7 +33,7 @@ class ExecutionMode(str, Enum):
     LIVE = "live"  # blocked: nothing in this project places a live order
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     """Outcome of an order attempt (handoff 3.3)."""
 
     PENDING = "pending"
@@ -46,7 +46,7 @@ class OrderStatus(str, Enum):
     CANCELLED = "cancelled"
 
 
-class TradingState(str, Enum):
+class TradingState(StrEnum):
     """Gate over every order (the risk manager's trading state)."""
 
     ACTIVE = "ACTIVE"
@@ -55,7 +55,7 @@ class TradingState(str, Enum):
     RECONCILING = "RECONCILING"  # no new orders until reconciliation finishes
 
 
-class ClosureReason(str, Enum):
+class ClosureReason(StrEnum):
     """Why a position was closed (audit trail)."""
 
     DTE_RULE = "3_DTE_RULE"
@@ -67,17 +67,17 @@ class ClosureReason(str, Enum):
     STRATEGY_EXIT = "STRATEGY_EXIT"
 
 
-class OrderAction(str, Enum):
+class OrderAction(StrEnum):
     BUY = "BUY"
     SELL = "SELL"
 
 
-class OrderType(str, Enum):
+class OrderType(StrEnum):
     MARKET = "MKT"
     LIMIT = "LMT"
 
 
-class OptionRight(str, Enum):
+class OptionRight(StrEnum):
     CALL = "C"
     PUT = "P"
 
