@@ -1,1 +1,83 @@
-"""ibkr_trader.journal."""
+"""ibkr_trader.journal: the durable audit journal (SQLite, WAL, append-first).
+
+```python
+from ibkr_trader.journal import Journal, JournalError
+with Journal.open(None, ExecutionMode.DRY_RUN) as j:   # None -> default_journal_path(mode)
+    decision_id = j.record_risk_decision(request, result)
+    intent, existed = j.record_intent(request, decision_id=decision_id)
+```
+See :mod:`ibkr_trader.journal.store` for the durability and threading contract and
+:class:`AsyncJournal` for use from asyncio code.
+"""
+
+from ibkr_trader.journal.async_journal import AsyncJournal
+from ibkr_trader.journal.records import (
+    BrokerIdsRecord,
+    CheckRecord,
+    ClosureRecord,
+    DecisionRecord,
+    EventRecord,
+    Explanation,
+    FillRecord,
+    IntentRecord,
+    IntentResult,
+    JournalCorruptError,
+    JournalError,
+    JournalLockedError,
+    JournalModeError,
+    JournalReadOnlyError,
+    JournalSchemaError,
+    NotAJournalError,
+    OrderRow,
+    OrderState,
+    Recorded,
+    ResultRecord,
+    SimFillOutcome,
+    SimPosition,
+    StatusRecord,
+    TradingStateRecord,
+    UnknownOrderError,
+)
+from ibkr_trader.journal.schema import SCHEMA_VERSION
+from ibkr_trader.journal.store import (
+    HOME_ENV,
+    Journal,
+    OrderResultLike,
+    client_order_id_for,
+    default_journal_path,
+)
+
+__all__ = [
+    "HOME_ENV",
+    "SCHEMA_VERSION",
+    "AsyncJournal",
+    "BrokerIdsRecord",
+    "CheckRecord",
+    "ClosureRecord",
+    "DecisionRecord",
+    "EventRecord",
+    "Explanation",
+    "FillRecord",
+    "IntentRecord",
+    "IntentResult",
+    "Journal",
+    "JournalCorruptError",
+    "JournalError",
+    "JournalLockedError",
+    "JournalModeError",
+    "JournalReadOnlyError",
+    "JournalSchemaError",
+    "NotAJournalError",
+    "OrderResultLike",
+    "OrderRow",
+    "OrderState",
+    "Recorded",
+    "ResultRecord",
+    "SimFillOutcome",
+    "SimPosition",
+    "StatusRecord",
+    "TradingStateRecord",
+    "UnknownOrderError",
+    "client_order_id_for",
+    "default_journal_path",
+]

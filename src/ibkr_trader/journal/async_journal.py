@@ -1,0 +1,249 @@
+"""An asyncio facade over :class:`Journal`: writes never stall the event loop.
+
+A FULL-sync commit waits for an fsync (about a millisecond or more on a real disk), too long
+to spend on the event loop thread. ``AsyncJournal`` runs every call on ONE dedicated worker
+thread, so calls are executed in the order they were awaited/submitted, and shields them from
+cancellation: a write that was submitted is written even if the awaiting task is cancelled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ParamSpec, TypeVar
+
+from ibkr_trader.clock import Clock
+from ibkr_trader.journal.records import Explanation, IntentResult, Recorded, SimFillOutcome
+from ibkr_trader.journal.store import Journal
+from ibkr_trader.models import (
+    ClosureReason,
+    ContractSpec,
+    ExecutionMode,
+    OrderStatus,
+    TradeRequest,
+    TradingState,
+    ValidationResult,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class AsyncJournal:
+    """Async wrapper: every call runs on the journal's single worker thread, in order."""
+
+    def __init__(self, journal: Journal) -> None:
+        self._journal = journal
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls, path: Path | None, mode: ExecutionMode, clock: Clock | None = None, **kwargs: Any
+    ) -> AsyncJournal:
+        journal = await asyncio.to_thread(Journal.open, path, mode, clock, **kwargs)
+        return cls(journal)
+
+    @property
+    def journal(self) -> Journal:
+        """The synchronous journal (for reads, or for the RiskStateStore protocol)."""
+        return self._journal
+
+    async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run ``fn(*args, **kwargs)`` on the worker thread; cancellation does not undo it."""
+        if self._closed:
+            raise RuntimeError("AsyncJournal is closed")
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        return await asyncio.shield(future)
+
+    async def aclose(self) -> None:
+        """Finish every submitted write, then close the journal (idempotent)."""
+        if self._closed:
+            return
+        await self.call(self._journal.close)
+        self._closed = True
+        await asyncio.to_thread(self._executor.shutdown, True)
+
+    async def __aenter__(self) -> AsyncJournal:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # --- the write methods, async -------------------------------------------------------
+
+    async def record_risk_decision(self, request: TradeRequest, result: ValidationResult) -> int:
+        return await self.call(self._journal.record_risk_decision, request, result)
+
+    async def record_intent(
+        self,
+        request: TradeRequest,
+        *,
+        decision_id: int | None,
+        client_order_id: str | None = None,
+        con_id: int = 0,
+    ) -> IntentResult:
+        return await self.call(
+            self._journal.record_intent,
+            request,
+            decision_id=decision_id,
+            client_order_id=client_order_id,
+            con_id=con_id,
+        )
+
+    async def attach_broker_ids(
+        self, client_order_id: str, broker_order_id: int | None, perm_id: int | None
+    ) -> None:
+        await self.call(self._journal.attach_broker_ids, client_order_id, broker_order_id, perm_id)
+
+    async def record_status(
+        self,
+        client_order_id: str,
+        status: str,
+        filled: float | None = None,
+        remaining: float | None = None,
+        avg_price: float | None = None,
+        *,
+        error_code: int | None = None,
+        error_text: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        return await self.call(
+            self._journal.record_status,
+            client_order_id,
+            status,
+            filled,
+            remaining,
+            avg_price,
+            error_code=error_code,
+            error_text=error_text,
+            detail=detail,
+        )
+
+    async def record_fill(
+        self,
+        exec_id: str,
+        *,
+        client_order_id: str | None,
+        symbol: str,
+        contract_key: str,
+        side: str,
+        quantity: float,
+        price: float,
+        at: datetime | None = None,
+        broker_order_id: int | None = None,
+        perm_id: int | None = None,
+    ) -> Recorded:
+        return await self.call(
+            self._journal.record_fill,
+            exec_id,
+            client_order_id=client_order_id,
+            symbol=symbol,
+            contract_key=contract_key,
+            side=side,
+            quantity=quantity,
+            price=price,
+            at=at,
+            broker_order_id=broker_order_id,
+            perm_id=perm_id,
+        )
+
+    async def record_commission(
+        self,
+        exec_id: str,
+        commission: float,
+        currency: str = "USD",
+        realized_pnl: float | None = None,
+    ) -> Recorded:
+        return await self.call(
+            self._journal.record_commission, exec_id, commission, currency, realized_pnl
+        )
+
+    async def record_result(
+        self,
+        client_order_id: str,
+        status: OrderStatus | str,
+        *,
+        broker_order_id: int | None = None,
+        fill_price: float | None = None,
+        fill_quantity: float | None = None,
+        rejection_reason: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        return await self.call(
+            self._journal.record_result,
+            client_order_id,
+            status,
+            broker_order_id=broker_order_id,
+            fill_price=fill_price,
+            fill_quantity=fill_quantity,
+            rejection_reason=rejection_reason,
+            detail=detail,
+        )
+
+    async def record_closure(
+        self,
+        reason: ClosureReason | str,
+        *,
+        symbol: str,
+        contract_key: str,
+        quantity: float,
+        client_order_id: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> int:
+        return await self.call(
+            self._journal.record_closure,
+            reason,
+            symbol=symbol,
+            contract_key=contract_key,
+            quantity=quantity,
+            client_order_id=client_order_id,
+            detail=detail,
+        )
+
+    async def apply_simulated_fill(
+        self,
+        *,
+        exec_id: str,
+        client_order_id: str | None,
+        contract: ContractSpec,
+        action: str,
+        quantity: int,
+        price: float,
+        commission: float = 0.0,
+        at: datetime | None = None,
+    ) -> SimFillOutcome:
+        return await self.call(
+            self._journal.apply_simulated_fill,
+            exec_id=exec_id,
+            client_order_id=client_order_id,
+            contract=contract,
+            action=action,
+            quantity=quantity,
+            price=price,
+            commission=commission,
+            at=at,
+        )
+
+    async def record_trading_state(self, state: TradingState, cause: str) -> None:
+        await self.call(self._journal.record_trading_state, state, cause)
+
+    async def record_event(self, kind: str, detail: dict[str, Any]) -> None:
+        await self.call(self._journal.record_event, kind, detail)
+
+    async def record_connection_event(self, kind: str, detail: dict[str, Any] | None = None) -> int:
+        return await self.call(self._journal.record_connection_event, kind, detail)
+
+    async def explain(self, client_order_id: str) -> Explanation | None:
+        return await self.call(self._journal.explain, client_order_id)
