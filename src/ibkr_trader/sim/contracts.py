@@ -437,8 +437,12 @@ class ContractCatalog:
 
     # -- lookups ----------------------------------------------------------------------------
 
-    def by_con_id(self, con_id: int) -> ContractInfo | None:
-        """The contract with ``con_id`` if it is listed today (expired options are not)."""
+    def by_con_id(self, con_id: int, include_expired: bool = False) -> ContractInfo | None:
+        """The contract with ``con_id`` if it is listed today.
+
+        Expired options are not listed; ``include_expired=True`` still describes an option
+        that was listed on an earlier date (a position held through expiry, say).
+        """
         day = self._today()
         stock = _BY_STOCK_CONID.get(con_id)
         if stock is not None:
@@ -447,14 +451,15 @@ class ContractCatalog:
         if found is not None:
             return found
         key = decode_option_con_id(con_id)
-        if key is None:
+        if key is None or key.strike not in self._strike_sets[key.symbol]:
             return None
         u = _BY_SYMBOL[key.symbol]
         day.expiries_of(u)
         if key.expiry not in day.expiry_sets[u.symbol]:
-            return None
-        if key.strike not in self._strike_sets[u.symbol]:
-            return None
+            if not include_expired or key.expiry >= day.today:
+                return None
+            if not nyse_holidays_and_weekends().is_trading_day(key.expiry):
+                return None
         return day.option(u, key.expiry, key.right, key.strike)
 
     def stock(self, symbol: str) -> ContractInfo | None:

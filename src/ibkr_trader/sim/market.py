@@ -97,6 +97,20 @@ class SimBar:
     bar_count: int
 
 
+@dataclass(frozen=True, slots=True)
+class OptionModel:
+    """What tickOptionComputation (model, tick 13) carries: IB's per-share greeks."""
+
+    implied_vol: float
+    delta: float
+    opt_price: float
+    pv_dividend: float
+    gamma: float
+    vega: float  # per 1 vol point (0.01)
+    theta: float  # per calendar day
+    und_price: float
+
+
 # -- small pure helpers ---------------------------------------------------------------------
 
 
@@ -150,6 +164,36 @@ def option_theo(spot: float, strike: float, years: float, vol: float, call: bool
     """The model price: Black-Scholes floored at intrinsic value + one tick."""
     intrinsic = max(spot - strike, 0.0) if call else max(strike - spot, 0.0)
     return max(black_scholes(spot, strike, years, vol, call), intrinsic + MIN_TICK)
+
+
+def _erf_vec(x: FloatArray) -> FloatArray:
+    """erf for arrays (Abramowitz-Stegun 7.1.26, absolute error below 1.5e-7)."""
+    sign = np.sign(x)
+    a = np.abs(x)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    result: FloatArray = sign * (1.0 - poly * np.exp(-a * a))
+    return result
+
+
+def _theo_vec(
+    spot: FloatArray, strike: float, years: FloatArray, vol: float, call: bool
+) -> FloatArray:
+    """:func:`option_theo` over arrays (approximate erf: used for bar highs and lows only)."""
+    intrinsic = np.maximum(spot - strike, 0.0) if call else np.maximum(strike - spot, 0.0)
+    live = years > 0.0
+    t = np.where(live, years, 1.0)
+    sq = vol * np.sqrt(t)
+    d1 = (np.log(spot / strike) + (RATE + 0.5 * vol * vol) * t) / sq
+    d2 = d1 - sq
+    disc = strike * np.exp(-RATE * t)
+    n1 = 0.5 * (1.0 + _erf_vec(d1 / math.sqrt(2.0)))
+    n2 = 0.5 * (1.0 + _erf_vec(d2 / math.sqrt(2.0)))
+    bs = spot * n1 - disc * n2 if call else disc * (1.0 - n2) - spot * (1.0 - n1)
+    result: FloatArray = np.maximum(np.where(live, bs, intrinsic), intrinsic + MIN_TICK)
+    return result
 
 
 def option_spread(theo: float) -> float:
@@ -214,6 +258,7 @@ class MarketModel:
         self.clock = clock
         self.calendar = calendar if calendar is not None else catalog.calendar
         self.seed = seed
+        self._seed_key = seed & _MASK64
         self._sym_ids = {u.symbol: zlib.crc32(u.symbol.encode()) for u in catalog.underlyings()}
         self._levels: dict[tuple[str, int], FloatArray] = {}
         self._days: dict[tuple[str, int], _Day] = {}
@@ -234,7 +279,9 @@ class MarketModel:
         sym = self._sym_ids[u.symbol]
         eps = np.concatenate(
             [
-                np.random.default_rng([self.seed, sym, b + (1 << 20), 1]).standard_normal(_BLOCK)
+                np.random.default_rng([self._seed_key, sym, b + (1 << 20), 1]).standard_normal(
+                    _BLOCK
+                )
                 for b in range(block - _WARMUP_BLOCKS, block + 1)
             ]
         )
@@ -268,7 +315,7 @@ class MarketModel:
         found = self._days.get(key)
         if found is not None:
             return found
-        rng = np.random.default_rng([self.seed, self._sym_ids[u.symbol], day + (1 << 20), 2])
+        rng = np.random.default_rng([self._seed_key, self._sym_ids[u.symbol], day + (1 << 20), 2])
         sigma_day = u.volatility / math.sqrt(365.0)
         s = sigma_day / math.sqrt(_MIN_PER_DAY)
         steps = rng.standard_normal(_MIN_PER_DAY) * s
@@ -346,7 +393,7 @@ class MarketModel:
     # -- contracts --------------------------------------------------------------------------
 
     def _info(self, con_id: int) -> ContractInfo:
-        info = self.catalog.by_con_id(con_id)
+        info = self.catalog.by_con_id(con_id, include_expired=True)
         if info is None:
             raise KeyError(f"unknown conId {con_id}")
         return info
@@ -520,6 +567,36 @@ class MarketModel:
             last_trade_time=self._trade_time(shown, session),
         )
 
+    def option_model(self, con_id: int, at: datetime | None = None) -> OptionModel | None:
+        """Black-Scholes price and greeks of an option at ``at`` (None for a stock)."""
+        info = self._info(con_id)
+        if not info.is_option:
+            return None
+        u = self.catalog.underlying_of(info)
+        shown = self.calendar.market_time(self._now(at))
+        minute = int(shown.timestamp() // 60)
+        spot = self._close(u, minute)
+        years = max((self._expiry_ts(info) - (minute + 1) * 60) / _YEAR_SECONDS, 1e-9)
+        vol, k, call = u.volatility, info.strike, info.right == "C"
+        sq = vol * math.sqrt(years)
+        d1 = (math.log(spot / k) + (RATE + 0.5 * vol * vol) * years) / sq
+        d2 = d1 - sq
+        pdf = math.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)
+        disc = k * math.exp(-RATE * years)
+        delta = norm_cdf(d1) if call else norm_cdf(d1) - 1.0
+        carry = RATE * disc * (norm_cdf(d2) if call else -norm_cdf(-d2))
+        theta = (-spot * pdf * vol / (2.0 * math.sqrt(years)) - carry) / 365.0
+        return OptionModel(
+            implied_vol=vol,
+            delta=delta,
+            opt_price=self._theo(info, u, spot, (minute + 1) * 60),
+            pv_dividend=0.0,
+            gamma=pdf / (spot * sq),
+            vega=spot * pdf * math.sqrt(years) / 100.0,
+            theta=theta,
+            und_price=round_tick(spot),
+        )
+
     # -- bars -------------------------------------------------------------------------------
 
     def _bar_runs(self, end_ts: float, count: int, use_rth: bool) -> list[tuple[int, int]]:
@@ -600,27 +677,40 @@ class MarketModel:
         return bars
 
     def _option_bars(self, info: ContractInfo, u: Underlying, series: _Series) -> list[SimBar]:
+        """Option bars: close = the model price the quote shows in that minute, open = the
+        previous close (same instant), high/low from the underlying's high/low."""
         call = info.right == "C"
         rate = self._option_rate(info, u)
+        first, n = series.first_minute, series.close.size
+        prev_spot = self._close(u, first - 1)
+        closes = [
+            round_tick(self._theo(info, u, float(series.close[k]), (first + k + 1) * 60))
+            for k in range(n)
+        ]
+        minutes_end = (np.arange(n, dtype=np.float64) + (first + 1)) * 60.0
+        end_years: FloatArray = (self._expiry_ts(info) - minutes_end) / _YEAR_SECONDS
+        spot_up = series.high if call else series.low
+        spot_dn = series.low if call else series.high
+        ups = _theo_vec(spot_up, info.strike, end_years, u.volatility, call).round(2)
+        dns = _theo_vec(spot_dn, info.strike, end_years, u.volatility, call).round(2)
         bars: list[SimBar] = []
-        for k in range(series.close.size):
-            minute = series.first_minute + k
-            start, end = minute * 60, (minute + 1) * 60
-            o = round_tick(self._theo(info, u, float(series.open[k]), start))
-            c = round_tick(self._theo(info, u, float(series.close[k]), end))
-            up = round_tick(
-                self._theo(info, u, float(series.high[k] if call else series.low[k]), end)
-            )
-            dn = round_tick(
-                self._theo(info, u, float(series.low[k] if call else series.high[k]), end)
-            )
-            hi, lo = max(o, c, up, dn), min(o, c, up, dn)
+        prev_close = round_tick(self._theo(info, u, prev_spot, first * 60))
+        for k in range(n):
+            minute = first + k
+            spot_open = float(series.open[k])
+            if spot_open != prev_spot:  # an override/shock boundary or a day seam
+                o = round_tick(self._theo(info, u, spot_open, minute * 60))
+            else:
+                o = prev_close
+            c = closes[k]
+            hi = max(o, c, float(ups[k]), float(dns[k]))
+            lo = min(o, c, float(ups[k]), float(dns[k]))
             h = _mix(self.seed, info.con_id, minute, 3)
             volume = max(1, int(rate * (0.2 + 1.6 * _unit(h)) + 0.5))
             wap = min(hi, max(lo, round((hi + lo + c) / 3.0, 4)))
             bars.append(
                 SimBar(
-                    time=datetime.fromtimestamp(start, UTC),
+                    time=datetime.fromtimestamp(minute * 60, UTC),
                     open=o,
                     high=hi,
                     low=lo,
@@ -630,6 +720,7 @@ class MarketModel:
                     bar_count=max(1, volume // 3),
                 )
             )
+            prev_spot, prev_close = float(series.close[k]), c
         return bars
 
     # -- test hooks -------------------------------------------------------------------------
@@ -666,6 +757,7 @@ class MarketModel:
 
 __all__ = [
     "MarketModel",
+    "OptionModel",
     "SimBar",
     "SimQuote",
     "black_scholes",
