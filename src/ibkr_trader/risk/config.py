@@ -1,0 +1,249 @@
+"""Risk limits: a frozen, validated configuration section with safe defaults for a small account.
+
+Limits come from the ``[risk]`` section of a TOML file, then from environment variables named
+``IBKR_TRADER_RISK__<FIELD>`` (for example ``IBKR_TRADER_RISK__MAX_OPEN_POSITIONS=2``). An
+unknown key, in the file or in the environment, is a :class:`RiskConfigError`: a typo must never
+silently leave a limit at a looser value than the operator meant.
+
+A daily gameplan may only tighten the limits (:meth:`RiskLimits.tighten_with`); a hard limit that
+would loosen one is a :class:`LimitLoosenError`.
+
+Every field is documented in ``docs/risk_limits.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+ENV_PREFIX: Final = "IBKR_TRADER_RISK__"
+TOML_SECTION: Final = "risk"
+
+
+class RiskConfigError(ValueError):
+    """The risk configuration is invalid (unknown key, bad value, unreadable file)."""
+
+
+class LimitLoosenError(RiskConfigError):
+    """A gameplan hard limit would loosen a configured risk limit."""
+
+    def __init__(self, key: str, current: Any, proposed: Any, why: str) -> None:
+        self.key = key
+        self.current = current
+        self.proposed = proposed
+        super().__init__(
+            f"hard limit {key}={proposed!r} would loosen the configured {key}={current!r} ({why})"
+        )
+
+
+class RiskLimits(BaseModel):
+    """Every limit the RiskManager enforces. Defaults suit a small (under $25k) cash account."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    # Instruments
+    symbol_allowlist: tuple[str, ...] = ("SPY", "QQQ", "IWM")
+    option_multiplier: int = Field(default=100, gt=0)
+    tick_size: float = Field(default=0.01, gt=0, le=1.0)
+    min_days_to_expiry_entry: int = Field(default=4, ge=0)
+    allow_market_orders_for_entry: bool = False
+    allow_short_options: bool = False
+
+    # Position sizing
+    max_contracts_per_order: int = Field(default=2, gt=0)
+    max_contracts_per_position: int = Field(default=4, gt=0)
+    max_open_positions: int = Field(default=3, gt=0)
+    max_risk_per_trade_pct: float = Field(default=0.02, gt=0, le=1.0)
+
+    # Affordability
+    cash_allocation_pct: float = Field(default=0.50, gt=0, le=1.0)
+    commission_per_contract: float = Field(default=0.65, ge=0)
+    min_commission_per_order: float = Field(default=1.00, ge=0)
+
+    # Pattern day trader rule
+    pdt_equity_threshold: float = Field(default=25_000.0, ge=0)
+    pdt_max_day_trades: int = Field(default=3, ge=0)
+
+    # Governors
+    daily_loss_limit_pct: float = Field(default=0.02, gt=0, le=1.0)
+    weekly_drawdown_pct: float = Field(default=0.05, gt=0, le=1.0)
+
+    @field_validator("symbol_allowlist", mode="before")
+    @classmethod
+    def _split_symbols(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [part for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("symbol_allowlist")
+    @classmethod
+    def _normalise_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(sorted({s.strip().upper() for s in value if s.strip()}))
+        if not cleaned:
+            raise ValueError("symbol_allowlist must name at least one symbol")
+        return cleaned
+
+    @field_validator(
+        "tick_size",
+        "max_risk_per_trade_pct",
+        "cash_allocation_pct",
+        "commission_per_contract",
+        "min_commission_per_order",
+        "pdt_equity_threshold",
+        "daily_loss_limit_pct",
+        "weekly_drawdown_pct",
+    )
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    def limits_hash(self) -> str:
+        """A short stable hash of every limit, recorded with each decision."""
+        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def estimated_commission(self, contracts: int) -> float:
+        """IB-style per-contract commission with a per-order minimum."""
+        return max(self.min_commission_per_order, self.commission_per_contract * contracts)
+
+    def tighten_with(self, hard_limits: Mapping[str, Any]) -> RiskLimits:
+        """Apply a daily gameplan's hard limits; refuse any that would loosen a limit.
+
+        Keys are RiskLimits field names. Numeric caps may only go down, floors only up, the
+        allowlist may only shrink, permissions may only be withdrawn; ``tick_size`` and
+        ``option_multiplier`` describe the market, not a limit, and may not change.
+        """
+        updates: dict[str, Any] = {}
+        for key, raw in hard_limits.items():
+            if key not in type(self).model_fields:
+                raise RiskConfigError(
+                    f"unknown hard limit {key!r}; known: {', '.join(sorted(type(self).model_fields))}"
+                )
+            updates[key] = raw
+        try:
+            proposed = type(self).model_validate({**self.model_dump(), **updates})
+        except ValidationError as exc:
+            raise RiskConfigError(f"invalid hard limits: {_describe(exc)}") from exc
+        for key in updates:
+            current = getattr(self, key)
+            new = getattr(proposed, key)
+            direction = _DIRECTION[key]
+            if direction == "max" and new > current:
+                raise LimitLoosenError(key, current, new, "this cap may only go down")
+            if direction == "min" and new < current:
+                raise LimitLoosenError(key, current, new, "this floor may only go up")
+            if direction == "subset" and not set(new) <= set(current):
+                extra = sorted(set(new) - set(current))
+                raise LimitLoosenError(key, current, new, f"adds symbols {extra}")
+            if direction == "deny" and new and not current:
+                raise LimitLoosenError(key, current, new, "a permission may only be withdrawn")
+            if direction == "fixed" and new != current:
+                raise LimitLoosenError(key, current, new, "a market fact, not a limit")
+        return proposed
+
+
+Direction = Literal["max", "min", "subset", "deny", "fixed"]
+
+# How each field tightens. A test checks that every field is listed.
+_DIRECTION: Final[dict[str, Direction]] = {
+    "symbol_allowlist": "subset",
+    "option_multiplier": "fixed",
+    "tick_size": "fixed",
+    "min_days_to_expiry_entry": "min",
+    "allow_market_orders_for_entry": "deny",
+    "allow_short_options": "deny",
+    "max_contracts_per_order": "max",
+    "max_contracts_per_position": "max",
+    "max_open_positions": "max",
+    "max_risk_per_trade_pct": "max",
+    "cash_allocation_pct": "max",
+    "commission_per_contract": "min",
+    "min_commission_per_order": "min",
+    "pdt_equity_threshold": "min",
+    "pdt_max_day_trades": "max",
+    "daily_loss_limit_pct": "max",
+    "weekly_drawdown_pct": "max",
+}
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    known = RiskLimits.model_fields
+    overrides: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.upper().startswith(ENV_PREFIX):
+            continue
+        field = name[len(ENV_PREFIX) :].lower()
+        if field not in known:
+            raise RiskConfigError(
+                f"unknown risk setting in environment variable {name}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                overrides[field] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise RiskConfigError(f"{name}: not a JSON list: {exc}") from exc
+        else:
+            overrides[field] = text
+    return overrides
+
+
+def load_risk_limits(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    section: Mapping[str, Any] | None = None,
+) -> RiskLimits:
+    """Build RiskLimits from defaults <- the file's ``[risk]`` section <- the environment.
+
+    ``path``: a TOML file (its other sections are ignored; a missing ``[risk]`` means defaults).
+    ``section``: an already parsed ``[risk]`` table (instead of ``path``).
+    ``env``: the environment to read overrides from (``os.environ`` when None).
+    """
+    values: dict[str, Any] = {}
+    if path is not None and section is not None:
+        raise RiskConfigError("give either a file path or a parsed section, not both")
+    if path is not None:
+        try:
+            with path.open("rb") as handle:
+                document = tomllib.load(handle)
+        except OSError as exc:
+            raise RiskConfigError(f"cannot read risk configuration {path}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise RiskConfigError(f"{path}: invalid TOML: {exc}") from exc
+        table = document.get(TOML_SECTION, {})
+        if not isinstance(table, dict):
+            raise RiskConfigError(f"{path}: [{TOML_SECTION}] must be a table")
+        section = table
+    if section is not None:
+        unknown = sorted(set(section) - set(RiskLimits.model_fields))
+        if unknown:
+            raise RiskConfigError(
+                f"unknown key(s) in [{TOML_SECTION}]: {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(RiskLimits.model_fields))}"
+            )
+        values.update(section)
+    values.update(_env_overrides(os.environ if env is None else env))
+    try:
+        return RiskLimits.model_validate(values)
+    except ValidationError as exc:
+        raise RiskConfigError(f"invalid risk limits: {_describe(exc)}") from exc

@@ -1,0 +1,611 @@
+"""RiskManager: every order validated, every refusal explained, state that survives a restart.
+
+The manager holds what the checks need (account values, synced positions, the trading state, the
+governors' anchors), builds a frozen :class:`~ibkr_trader.risk.checks.RiskSnapshot`, runs every
+check in :mod:`ibkr_trader.risk.checks` and folds the results into a frozen ValidationResult
+that is journaled before it is returned.
+
+Daily P&L is equity-based: net liquidation now against the first net liquidation seen on the New
+York day (start-of-day equity). That includes realized and unrealized P&L and commissions with no
+bookkeeping of our own to drift; deposits and withdrawals during the day would distort it.
+
+What is persisted through the :class:`~ibkr_trader.risk.state.RiskStateStore` (keys of
+``put_risk_state``): ``start_of_day_equity`` (as_of: NY date), ``week_high`` (as_of: the week's
+Monday), ``daily_loss_tripped`` (as_of: NY date), ``weekly_drawdown_tripped`` (as_of: Monday),
+``state_origin``, ``pre_halt_state``, ``pre_reconciliation_state``, and per contract
+``open_date:<key>`` / ``day_trade_marked:<key>``; plus the trading state itself
+(``record_trading_state``) and the day trades (``record_day_trade``). A new RiskManager on the
+same store therefore makes the same decisions, and a restart never resets a governor.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+from ibkr_trader.clock import Clock, ny_date
+from ibkr_trader.logging import get_logger
+from ibkr_trader.models import (
+    AccountSnapshot,
+    CheckResult,
+    Position,
+    TradeRequest,
+    TradingState,
+    ValidationResult,
+)
+from ibkr_trader.risk import killswitch
+from ibkr_trader.risk.checks import (
+    RiskSnapshot,
+    contract_key,
+    day_trades_remaining,
+    is_closing,
+    is_int,
+    is_real,
+    pdt_applies,
+    pdt_window_start,
+    risk_metrics,
+    run_checks,
+    signed_quantity,
+)
+from ibkr_trader.risk.config import RiskLimits
+from ibkr_trader.risk.state import RiskStateStore
+
+# Who put the trading state where it is (decides what may lift it automatically).
+ORIGIN_OPERATOR: Final = "operator"
+ORIGIN_GOVERNOR: Final = "governor"
+ORIGIN_KILL_SWITCH: Final = "kill_switch"
+ORIGIN_RECONCILIATION: Final = "reconciliation"
+ORIGIN_EXTERNAL: Final = "external"  # adopted from the store (another process wrote it)
+ORIGIN_SYSTEM: Final = "system"
+
+K_SOD: Final = "start_of_day_equity"
+K_WEEK_HIGH: Final = "week_high"
+K_DAILY_TRIP: Final = "daily_loss_tripped"
+K_WEEKLY_TRIP: Final = "weekly_drawdown_tripped"
+K_ORIGIN: Final = "state_origin"
+K_PRE_HALT: Final = "pre_halt_state"
+K_PRE_RECON: Final = "pre_reconciliation_state"
+
+
+def week_start(day: date) -> date:
+    """The Monday of a date's week (the weekly governor's period)."""
+    return day - timedelta(days=day.weekday())
+
+
+def _as_float(value: float | str | None) -> float | None:
+    try:
+        result = float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+    return result if result is not None and math.isfinite(result) else None
+
+
+class RiskManager:
+    """Pre-trade risk gate with a persisted trading state and governors."""
+
+    def __init__(
+        self,
+        limits: RiskLimits,
+        store: RiskStateStore,
+        clock: Clock,
+        kill_switch_path: Path | None = None,
+    ) -> None:
+        self._base_limits = limits
+        self._limits = limits
+        self._store = store
+        self._clock = clock
+        self._kill_switch_path = kill_switch_path
+        self._log = get_logger("ibkr_trader.risk")
+
+        self._equity: float | None = None
+        self._available_funds: float | None = None
+        self._ib_day_trades_remaining: int | None = None
+        self._positions: dict[str, int] = {}
+        self._position_cost: dict[str, float] = {}
+        self._pending_close: dict[str, int] = {}
+        self._last_intent: dict[str, tuple[str, int, date]] = {}  # key -> (open|close, sign, day)
+        self._last_pdt_disagreement: tuple[date, int, int] | None = None
+
+        last = store.last_trading_state()
+        self._state, self._cause = (
+            (TradingState(last[0]), last[1]) if last else (TradingState.ACTIVE, "initial state")
+        )
+        origin = store.get_risk_state(K_ORIGIN)
+        self._origin = str(origin[0]) if origin and origin[0] else ORIGIN_OPERATOR
+
+        self._sod_equity, self._sod_date = self._load_float(K_SOD)
+        self._week_high, self._week_start = self._load_float(K_WEEK_HIGH)
+        self._daily_trip = self._load_trip(K_DAILY_TRIP)
+        self._weekly_trip = self._load_trip(K_WEEKLY_TRIP)
+        self.refresh()
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_float(self, key: str) -> tuple[float | None, date | None]:
+        rec = self._store.get_risk_state(key)
+        if rec is None:
+            return None, None
+        return _as_float(rec[0]), rec[1]
+
+    def _load_trip(self, key: str) -> tuple[str, date] | None:
+        rec = self._store.get_risk_state(key)
+        if rec is None or rec[1] is None or not rec[0]:
+            return None
+        return str(rec[0]), rec[1]
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def limits(self) -> RiskLimits:
+        return self._limits
+
+    @property
+    def trading_state(self) -> TradingState:
+        return self._state
+
+    @property
+    def state_cause(self) -> str:
+        return self._cause
+
+    @property
+    def kill_switch_path(self) -> Path | None:
+        return self._kill_switch_path
+
+    @property
+    def equity(self) -> float | None:
+        return self._equity
+
+    def governor_cause(self, today: date | None = None) -> str | None:
+        """Why a governor keeps trading REDUCING today, or None."""
+        day = today or ny_date(self._clock.now())
+        if self._daily_trip is not None and self._daily_trip[1] == day:
+            return self._daily_trip[0]
+        if self._weekly_trip is not None and self._weekly_trip[1] == week_start(day):
+            return self._weekly_trip[0]
+        return None
+
+    # ------------------------------------------------------------------ limits
+
+    def apply_hard_limits(self, hard_limits: Mapping[str, Any]) -> RiskLimits:
+        """Tighten the configured limits with a gameplan's hard limits (never loosen them).
+
+        Always tightens from the limits the manager was built with, so one day's gameplan does
+        not carry over to the next. Raises LimitLoosenError / RiskConfigError and keeps the
+        current limits when a hard limit is invalid or would loosen one.
+        """
+        tightened = self._base_limits.tighten_with(hard_limits)
+        self._limits = tightened
+        self._store.record_event(
+            "risk_limits_tightened",
+            {"hard_limits": dict(hard_limits), "limits_hash": tightened.limits_hash()},
+        )
+        return tightened
+
+    # ------------------------------------------------------------------ trading state
+
+    def _write_state(self, state: TradingState, cause: str, origin: str) -> None:
+        if state is self._state and origin == self._origin:
+            return
+        previous = self._state
+        self._state, self._cause, self._origin = state, cause, origin
+        self._store.record_trading_state(state, cause)
+        self._store.put_risk_state(K_ORIGIN, origin, None)
+        self._log.warning(
+            "trading_state_changed",
+            previous=previous.value,
+            state=state.value,
+            cause=cause,
+            origin=origin,
+        )
+
+    def _effective(self, target: TradingState, cause: str) -> tuple[TradingState, str, bool]:
+        """Apply what overrides a requested state: the kill switch, then the governors."""
+        if target is not TradingState.HALTED and self._kill_switch_engaged():
+            return TradingState.HALTED, self._kill_switch_cause(), True
+        if target is TradingState.ACTIVE:
+            governor = self.governor_cause()
+            if governor is not None:
+                return TradingState.REDUCING, f"{governor} (still applies; {cause})", False
+        return target, cause, False
+
+    def set_trading_state(
+        self, state: TradingState, cause: str, *, origin: str = ORIGIN_OPERATOR
+    ) -> TradingState:
+        """Set the trading state with its cause (journaled). ACTIVE yields to governors."""
+        target, why, by_switch = self._effective(TradingState(state), cause)
+        if by_switch:
+            origin = ORIGIN_KILL_SWITCH
+        elif target is TradingState.REDUCING and target is not TradingState(state):
+            origin = ORIGIN_GOVERNOR
+        if target is self._state and origin == self._origin:
+            return self._state
+        if target is not self._state:
+            self._write_state(target, why, origin)
+        else:  # same state, new owner: remember who owns it without a new journal row
+            self._origin = origin
+            self._store.put_risk_state(K_ORIGIN, origin, None)
+        return self._state
+
+    def halt(self, cause: str) -> TradingState:
+        """Stop everything, closes included, until :meth:`resume`."""
+        self._remember_prior(K_PRE_HALT)
+        return self.set_trading_state(TradingState.HALTED, cause, origin=ORIGIN_OPERATOR)
+
+    def resume(self, cause: str) -> TradingState:
+        """Back to ACTIVE, unless a governor still applies (REDUCING) or the kill switch is on."""
+        if self._kill_switch_engaged():
+            self._store.record_event(
+                "resume_refused", {"cause": cause, "why": self._kill_switch_cause()}
+            )
+            self._log.warning("resume_refused_kill_switch", cause=cause)
+            return self.set_trading_state(
+                TradingState.HALTED, self._kill_switch_cause(), origin=ORIGIN_KILL_SWITCH
+            )
+        return self.set_trading_state(TradingState.ACTIVE, cause, origin=ORIGIN_OPERATOR)
+
+    def begin_reconciliation(self, cause: str = "reconciliation started") -> TradingState:
+        """RECONCILING until :meth:`end_reconciliation` (a HALT stays a HALT)."""
+        if self._state is TradingState.HALTED:
+            self._store.record_event("reconciliation_while_halted", {"cause": cause})
+            return self._state
+        if self._state is not TradingState.RECONCILING:
+            self._remember_prior(K_PRE_RECON)
+        return self.set_trading_state(TradingState.RECONCILING, cause, origin=ORIGIN_RECONCILIATION)
+
+    def end_reconciliation(self, cause: str = "reconciliation finished") -> TradingState:
+        """Return to the state before reconciliation (re-evaluated against the governors)."""
+        if self._state is not TradingState.RECONCILING:
+            return self._state
+        state, origin = self._recall_prior(K_PRE_RECON)
+        return self.set_trading_state(state, cause, origin=origin)
+
+    def _remember_prior(self, key: str) -> None:
+        if self._state in (TradingState.HALTED, TradingState.RECONCILING):
+            return
+        self._store.put_risk_state(key, f"{self._state.value}|{self._origin}", None)
+
+    def _recall_prior(self, key: str) -> tuple[TradingState, str]:
+        rec = self._store.get_risk_state(key)
+        if rec and isinstance(rec[0], str) and "|" in rec[0]:
+            state_text, origin = rec[0].split("|", 1)
+            try:
+                state = TradingState(state_text)
+            except ValueError:
+                state = TradingState.ACTIVE
+            if state in (TradingState.ACTIVE, TradingState.REDUCING):
+                if state is TradingState.REDUCING and origin == ORIGIN_GOVERNOR:
+                    return TradingState.ACTIVE, ORIGIN_SYSTEM  # governors re-apply if due
+                return state, origin
+        return TradingState.ACTIVE, ORIGIN_SYSTEM
+
+    # ------------------------------------------------------------------ kill switch
+
+    def _kill_switch_engaged(self) -> bool:
+        path = self._kill_switch_path
+        return path is not None and killswitch.is_engaged(path)
+
+    def _kill_switch_cause(self) -> str:
+        path = self._kill_switch_path
+        if path is None:
+            return "kill switch"
+        return f"kill switch {path}: {killswitch.read_reason(path)}"
+
+    def refresh(self) -> TradingState:
+        """Re-read the outside world: another process's state change, the kill-switch file, and
+        the governors' day/week roll-over. Called on every decision; an orchestrator may call it
+        every cycle so a kill switch halts even when no order is being validated."""
+        today = ny_date(self._clock.now())
+        last = self._store.last_trading_state()
+        if last is not None and TradingState(last[0]) is not self._state:
+            self._log.warning("trading_state_adopted", state=str(last[0]), cause=last[1])
+            self._state, self._cause, self._origin = TradingState(last[0]), last[1], ORIGIN_EXTERNAL
+        if self._kill_switch_engaged():
+            if self._state is not TradingState.HALTED:
+                self._remember_prior(K_PRE_HALT)
+                self._write_state(
+                    TradingState.HALTED, self._kill_switch_cause(), ORIGIN_KILL_SWITCH
+                )
+        elif self._state is TradingState.HALTED and self._origin == ORIGIN_KILL_SWITCH:
+            state, origin = self._recall_prior(K_PRE_HALT)
+            self.set_trading_state(state, "kill-switch file removed", origin=origin)
+        self._apply_governors(today)
+        return self._state
+
+    # ------------------------------------------------------------------ governors
+
+    def _apply_governors(self, today: date) -> None:
+        cause = self.governor_cause(today)
+        if cause is not None and self._state is TradingState.ACTIVE:
+            self._write_state(TradingState.REDUCING, cause, ORIGIN_GOVERNOR)
+        elif (
+            cause is None
+            and self._state is TradingState.REDUCING
+            and self._origin == ORIGIN_GOVERNOR
+        ):
+            self._write_state(
+                TradingState.ACTIVE, f"governor period over (New York date {today})", ORIGIN_SYSTEM
+            )
+
+    def _trip(self, key: str, cause: str, as_of: date, detail: dict[str, Any]) -> None:
+        self._store.put_risk_state(key, cause, as_of)
+        self._store.record_event("governor_tripped", {"governor": key, "cause": cause, **detail})
+        self._log.warning("governor_tripped", governor=key, cause=cause)
+
+    # ------------------------------------------------------------------ account and positions
+
+    def update_account(self, snapshot: AccountSnapshot) -> None:
+        """Feed account values; anchors start-of-day equity and the week's high; runs governors."""
+        today = ny_date(self._clock.now())
+        monday = week_start(today)
+        equity = snapshot.net_liquidation
+        if not is_real(equity) or float(equity) <= 0:
+            self._equity = None
+            self._store.record_event(
+                "account_snapshot_rejected", {"net_liquidation": repr(equity), "why": "not > 0"}
+            )
+            self.refresh()
+            return
+        self._equity = float(equity)
+        funds = snapshot.available_funds
+        self._available_funds = float(funds) if is_real(funds) else None
+        dtr = snapshot.day_trades_remaining
+        self._ib_day_trades_remaining = (
+            int(dtr) if dtr is not None and is_int(dtr) and int(dtr) >= 0 else None
+        )
+
+        if self._sod_date != today or self._sod_equity is None:
+            self._sod_equity, self._sod_date = self._equity, today
+            self._store.put_risk_state(K_SOD, self._equity, today)
+            self._store.record_event(
+                "start_of_day_equity", {"equity": self._equity, "date": today.isoformat()}
+            )
+        if self._week_start != monday or self._week_high is None:
+            self._week_high, self._week_start = self._equity, monday
+            self._store.put_risk_state(K_WEEK_HIGH, self._equity, monday)
+        elif self._equity > self._week_high:
+            self._week_high = self._equity
+            self._store.put_risk_state(K_WEEK_HIGH, self._equity, monday)
+
+        limits = self._limits
+        assert self._sod_equity is not None and self._week_high is not None
+        daily_pct = (self._equity - self._sod_equity) / self._sod_equity
+        if daily_pct <= -limits.daily_loss_limit_pct and not (
+            self._daily_trip and self._daily_trip[1] == today
+        ):
+            cause = (
+                f"DAILY_LOSS_LIMIT: daily P&L {daily_pct:.2%} at or below "
+                f"-{limits.daily_loss_limit_pct:.2%} of start-of-day equity "
+                f"{self._sod_equity:.2f} (New York date {today})"
+            )
+            self._daily_trip = (cause, today)
+            self._trip(K_DAILY_TRIP, cause, today, {"daily_pnl_pct": daily_pct})
+        drawdown = (self._week_high - self._equity) / self._week_high
+        if drawdown >= limits.weekly_drawdown_pct and not (
+            self._weekly_trip and self._weekly_trip[1] == monday
+        ):
+            cause = (
+                f"WEEKLY_DRAWDOWN: equity {drawdown:.2%} below the week's high "
+                f"{self._week_high:.2f}, limit {limits.weekly_drawdown_pct:.2%} "
+                f"(week of {monday})"
+            )
+            self._weekly_trip = (cause, monday)
+            self._trip(K_WEEKLY_TRIP, cause, monday, {"drawdown_pct": drawdown})
+        self.refresh()
+        self._check_pdt_disagreement(today)
+
+    async def sync_positions(self, positions: Sequence[Position]) -> None:
+        """Replace the known positions with the broker's (or the simulated book's).
+
+        Clears the reservations of approved closes (the sync is the truth from here on)."""
+        held: dict[str, int] = {}
+        cost: dict[str, float] = {}
+        for pos in positions:
+            key = pos.contract.key
+            qty = int(pos.quantity)
+            held[key] = held.get(key, 0) + qty
+            basis = abs(pos.cost_basis) if is_real(pos.cost_basis) else 0.0
+            if basis == 0 and is_real(pos.entry_price):
+                basis = abs(pos.entry_price * qty * max(1, pos.contract.multiplier))
+            cost[key] = cost.get(key, 0.0) + basis
+        self._positions = {k: q for k, q in held.items() if q != 0}
+        self._position_cost = {k: c for k, c in cost.items() if k in self._positions}
+        self._pending_close.clear()
+
+    def _committed_premium(self) -> float:
+        return sum(c for k, c in self._position_cost.items() if self._positions.get(k, 0) > 0)
+
+    # ------------------------------------------------------------------ day trades
+
+    def on_fill(self, contract_key: str, symbol: str, signed_quantity: int, when: datetime) -> None:
+        """Day-trade bookkeeping for one execution (signed: + bought, - sold).
+
+        An opening fill records the contract's New York open date; a reducing fill on that same
+        date records one day trade (once per opening: partial fills of one exit count once).
+        """
+        if not is_int(signed_quantity) or int(signed_quantity) == 0:
+            self._store.record_event(
+                "fill_ignored", {"contract_key": contract_key, "quantity": repr(signed_quantity)}
+            )
+            return
+        qty = int(signed_quantity)
+        day = ny_date(when)
+        sign = 1 if qty > 0 else -1
+        held = self._positions.get(contract_key, 0)
+        intent = self._last_intent.get(contract_key)
+        if intent is not None and intent[1] == sign and intent[2] == day:
+            kind = intent[0]
+        else:
+            kind = "close" if held != 0 and (held > 0) != (qty > 0) else "open"
+
+        after = held + qty
+        if after:
+            self._positions[contract_key] = after
+        else:
+            self._positions.pop(contract_key, None)
+            self._position_cost.pop(contract_key, None)
+
+        open_key, mark_key = f"open_date:{contract_key}", f"day_trade_marked:{contract_key}"
+        if kind == "open":
+            self._store.put_risk_state(open_key, day.isoformat(), day)
+            self._store.put_risk_state(mark_key, None, day)
+            return
+        pending = self._pending_close.get(contract_key, 0)
+        if pending:
+            self._pending_close[contract_key] = max(0, pending - abs(qty))
+        opened = self._store.get_risk_state(open_key)
+        if opened is None or opened[0] != day.isoformat():
+            return
+        marked = self._store.get_risk_state(mark_key)
+        if marked is not None and marked[0] == day.isoformat():
+            return
+        self._store.record_day_trade(contract_key, symbol, day)
+        self._store.put_risk_state(mark_key, day.isoformat(), day)
+        self._store.record_event(
+            "day_trade", {"contract_key": contract_key, "symbol": symbol, "date": day.isoformat()}
+        )
+        self._log.info("day_trade_recorded", contract_key=contract_key, date=day.isoformat())
+
+    def day_trades_used(self, today: date | None = None) -> int:
+        """Day trades in the rolling five-business-day window ending today (New York dates)."""
+        day = today or ny_date(self._clock.now())
+        return len(self._store.day_trades_between(pdt_window_start(day), day))
+
+    def _check_pdt_disagreement(self, today: date) -> None:
+        ib = self._ib_day_trades_remaining
+        if ib is None or self._equity is None or self._equity >= self._limits.pdt_equity_threshold:
+            return
+        local = max(0, self._limits.pdt_max_day_trades - self.day_trades_used(today))
+        if local == ib or self._last_pdt_disagreement == (today, local, ib):
+            return
+        self._last_pdt_disagreement = (today, local, ib)
+        self._store.record_event(
+            "pdt_disagreement",
+            {
+                "journal_remaining": local,
+                "ib_remaining": ib,
+                "used": min(local, ib),
+                "date": today.isoformat(),
+                "resolution": "stricter wins",
+            },
+        )
+        self._log.warning("pdt_disagreement", journal_remaining=local, ib_remaining=ib)
+
+    # ------------------------------------------------------------------ decisions
+
+    def snapshot(self) -> RiskSnapshot:
+        """What the checks would see now (also useful for a status view)."""
+        today = ny_date(self._clock.now())
+        return RiskSnapshot(
+            limits=self._limits,
+            today=today,
+            trading_state=self._state,
+            state_cause=self._cause,
+            equity=self._equity,
+            available_funds=self._available_funds,
+            positions=dict(self._positions),
+            pending_close=dict(self._pending_close),
+            committed_premium=self._committed_premium(),
+            day_trades_used=self.day_trades_used(today),
+            ib_day_trades_remaining=self._ib_day_trades_remaining,
+            start_of_day_equity=self._sod_equity if self._sod_date == today else None,
+            week_high=self._week_high if self._week_start == week_start(today) else None,
+        )
+
+    async def validate_trade(self, request: TradeRequest) -> ValidationResult:
+        """Run every check, journal the decision, return it with its decision_id.
+
+        Never raises for a bad request: a malformed one is REJECTED with its reasons. If the
+        decision cannot be journaled, the order is REJECTED (nothing unrecorded is approved).
+        """
+        if not isinstance(request, TradeRequest):
+            result = ValidationResult(
+                approved=False,
+                rejection_reasons=[f"not a TradeRequest: {type(request).__name__}"],
+                limits_hash=self._limits.limits_hash(),
+                trading_state=self._state,
+            )
+            return self._journal(request, result)
+        try:
+            self.refresh()
+            snap = self.snapshot()
+            if not is_closing(request):
+                self._check_pdt_disagreement(snap.today)
+            checks = run_checks(request, snap)
+            metrics = risk_metrics(request, snap)
+            metrics["governor"] = self.governor_cause(snap.today)
+            metrics["kill_switch_engaged"] = self._kill_switch_engaged()
+        except Exception as exc:  # a store or clock failure: fail closed, with the reason
+            self._log.error("risk_validation_error", error=repr(exc))
+            checks = (
+                CheckResult(
+                    name="risk_manager",
+                    passed=False,
+                    reason=f"risk state unavailable: {type(exc).__name__}: {exc}",
+                ),
+            )
+            metrics = {}
+        reasons = [c.reason or f"{c.name} failed" for c in checks if not c.passed]
+        result = ValidationResult(
+            approved=not reasons,
+            rejection_reasons=reasons,
+            risk_metrics=metrics,
+            checks=checks,
+            limits_hash=self._limits.limits_hash(),
+            trading_state=self._state,
+        )
+        return self._journal(request, result)
+
+    def _journal(self, request: Any, result: ValidationResult) -> ValidationResult:
+        try:
+            decision_id = self._store.record_risk_decision(request, result)
+        except Exception as exc:
+            self._log.error("risk_decision_not_journaled", error=repr(exc))
+            return dataclasses.replace(
+                result,
+                approved=False,
+                rejection_reasons=[
+                    *result.rejection_reasons,
+                    f"decision could not be journaled: {type(exc).__name__}: {exc}",
+                ],
+            )
+        if result.approved:
+            self._note_intent(request)
+        self._log.info(
+            "risk_decision",
+            decision_id=decision_id,
+            approved=result.approved,
+            reasons=result.rejection_reasons,
+        )
+        return dataclasses.replace(result, decision_id=decision_id)
+
+    def _note_intent(self, request: TradeRequest) -> None:
+        key = contract_key(request)
+        signed = signed_quantity(request)
+        if key is None or signed is None:
+            return
+        kind = "close" if is_closing(request) else "open"
+        self._last_intent[key] = (kind, 1 if signed > 0 else -1, ny_date(self._clock.now()))
+        if kind == "close":
+            self._pending_close[key] = self._pending_close.get(key, 0) + abs(signed)
+
+    def status(self) -> dict[str, Any]:
+        """A plain summary for status views (no secrets, no account id)."""
+        snap = self.snapshot()
+        return {
+            "trading_state": self._state.value,
+            "cause": self._cause,
+            "origin": self._origin,
+            "governor": self.governor_cause(snap.today),
+            "kill_switch_engaged": self._kill_switch_engaged(),
+            "equity": snap.equity,
+            "start_of_day_equity": snap.start_of_day_equity,
+            "week_high": snap.week_high,
+            "day_trades_used": snap.day_trades_used,
+            "day_trades_remaining": day_trades_remaining(snap) if pdt_applies(snap) else None,
+            "open_positions": sum(1 for q in snap.positions.values() if q != 0),
+            "limits_hash": self._limits.limits_hash(),
+        }
