@@ -143,6 +143,18 @@ def _unit(h: int) -> float:
     return (h >> 11) / float(1 << 53)
 
 
+def _unit_vec(seed: int, key: int, minutes: IntArray) -> FloatArray:
+    """Uniform numbers in [0, 1), one per minute, from a vectorised splitmix hash."""
+    with np.errstate(over="ignore"):
+        h = minutes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        h ^= np.uint64(_mix(seed, key))
+        h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    result: FloatArray = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return result
+
+
 def norm_cdf(x: float) -> float:
     return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
 
@@ -680,34 +692,43 @@ class MarketModel:
         """Option bars: close = the model price the quote shows in that minute, open = the
         previous close (same instant), high/low from the underlying's high/low."""
         call = info.right == "C"
-        rate = self._option_rate(info, u)
+        strike, vol, expiry_ts = info.strike, u.volatility, self._expiry_ts(info)
         first, n = series.first_minute, series.close.size
-        prev_spot = self._close(u, first - 1)
+        closes_spot: list[float] = series.close.tolist()
+        opens_spot: list[float] = series.open.tolist()
         closes = [
-            round_tick(self._theo(info, u, float(series.close[k]), (first + k + 1) * 60))
-            for k in range(n)
+            round_tick(
+                option_theo(
+                    spot, strike, (expiry_ts - (first + k + 1) * 60) / _YEAR_SECONDS, vol, call
+                )
+            )
+            for k, spot in enumerate(closes_spot)
         ]
-        minutes_end = (np.arange(n, dtype=np.float64) + (first + 1)) * 60.0
-        end_years: FloatArray = (self._expiry_ts(info) - minutes_end) / _YEAR_SECONDS
+        minutes = np.arange(first, first + n, dtype=np.int64)
+        end_years = ((expiry_ts - (minutes + 1) * 60.0) / _YEAR_SECONDS).astype(np.float64)
         spot_up = series.high if call else series.low
         spot_dn = series.low if call else series.high
-        ups = _theo_vec(spot_up, info.strike, end_years, u.volatility, call).round(2)
-        dns = _theo_vec(spot_dn, info.strike, end_years, u.volatility, call).round(2)
-        bars: list[SimBar] = []
+        ups: list[float] = _theo_vec(spot_up, strike, end_years, vol, call).round(2).tolist()
+        dns: list[float] = _theo_vec(spot_dn, strike, end_years, vol, call).round(2).tolist()
+        rate = self._option_rate(info, u)
+        noise = _unit_vec(self._seed_key, info.con_id, minutes)
+        volumes: list[int] = (
+            np.maximum(1, np.rint(rate * (0.2 + 1.6 * noise))).astype(np.int64).tolist()
+        )
+        prev_spot = self._close(u, first - 1)
         prev_close = round_tick(self._theo(info, u, prev_spot, first * 60))
+        bars: list[SimBar] = []
         for k in range(n):
             minute = first + k
-            spot_open = float(series.open[k])
+            spot_open = opens_spot[k]
             if spot_open != prev_spot:  # an override/shock boundary or a day seam
                 o = round_tick(self._theo(info, u, spot_open, minute * 60))
             else:
                 o = prev_close
             c = closes[k]
-            hi = max(o, c, float(ups[k]), float(dns[k]))
-            lo = min(o, c, float(ups[k]), float(dns[k]))
-            h = _mix(self.seed, info.con_id, minute, 3)
-            volume = max(1, int(rate * (0.2 + 1.6 * _unit(h)) + 0.5))
-            wap = min(hi, max(lo, round((hi + lo + c) / 3.0, 4)))
+            hi = max(o, c, ups[k], dns[k])
+            lo = min(o, c, ups[k], dns[k])
+            volume = volumes[k]
             bars.append(
                 SimBar(
                     time=datetime.fromtimestamp(minute * 60, UTC),
@@ -716,11 +737,11 @@ class MarketModel:
                     low=lo,
                     close=c,
                     volume=volume,
-                    wap=wap,
+                    wap=min(hi, max(lo, round((hi + lo + c) / 3.0, 4))),
                     bar_count=max(1, volume // 3),
                 )
             )
-            prev_spot, prev_close = float(series.close[k]), c
+            prev_spot, prev_close = closes_spot[k], c
         return bars
 
     # -- test hooks -------------------------------------------------------------------------
