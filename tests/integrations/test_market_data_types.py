@@ -92,11 +92,8 @@ def test_indicators_use_the_standard_definitions_on_the_closes() -> None:
     assert result.ema_slow == pytest.approx(ema(closes, 21))
     assert result.rsi == pytest.approx(rsi(closes, 14))
     upper, lower, middle = bollinger(closes, 20, 2.0)
-    assert (result.bollinger_upper, result.bollinger_lower, result.bollinger_middle) == (
-        pytest.approx(upper),
-        pytest.approx(lower),
-        pytest.approx(middle),
-    )
+    bands = (result.bollinger_upper, result.bollinger_lower, result.bollinger_middle)
+    assert bands == pytest.approx((upper, lower, middle))
     # Typical price of each bar equals its close here, with equal volumes.
     assert result.vwap == pytest.approx(sum(closes) / len(closes))
     assert result.bars_used == 60
@@ -242,7 +239,8 @@ def test_live_and_frozen_data_are_not_delayed(data_type: int) -> None:
 
 
 def test_score_is_floored_at_zero() -> None:
-    nan_indicators = IndicatorSet(*([math.nan] * 7))
+    nan = math.nan
+    nan_indicators = IndicatorSet(nan, nan, nan, nan, nan, nan, nan)
     quote = FakeQuote(bid=None, ask=None, last=None, volume=None, last_trade_time=None)
     quality = assess_quality(quote, nan_indicators, SERVER_TIME)
     assert quality.score == 0.0
