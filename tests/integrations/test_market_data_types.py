@@ -304,3 +304,37 @@ def test_quote_check_carries_staleness_delay_and_missing_fields() -> None:
     assert not check.is_stale
     assert check.missing_fields == ("ask", "delayed")
     assert check.as_of == SERVER_TIME - timedelta(seconds=2)
+
+
+def test_the_broker_quote_and_bar_types_feed_the_pure_steps() -> None:
+    from ibkr_trader.broker.market_data import Bar, Quote
+
+    start = SERVER_TIME - timedelta(minutes=30)
+    bars: list[Bar] = [
+        Bar(start + timedelta(minutes=i), 100.0, 100.5, 99.5, 100.0 + i * 0.01, 500.0, 100.0, 9)
+        for i in range(30)
+    ]
+    quote = Quote(
+        symbol="SPY",
+        con_id=756733,
+        bid=None,
+        ask=100.4,
+        last=100.3,
+        bid_size=None,
+        ask_size=3.0,
+        last_size=1.0,
+        volume=1e6,
+        close=99.0,
+        last_trade_time=SERVER_TIME - timedelta(seconds=400),
+        request_time=SERVER_TIME,
+        receipt_time=SERVER_TIME,
+        market_data_type=1,
+        missing_fields=("bid",),
+    )
+    indicators = compute_indicators(bars)
+    quality = assess_quality(quote, indicators, SERVER_TIME)
+    data = MarketData.from_parts("SPY", quote, indicators, quality, con_id=quote.con_id)
+    assert data.missing_fields == ("bid",)
+    assert data.is_stale
+    assert data.data_quality_score == pytest.approx(0.4)
+    assert data.bars_used == 30
