@@ -338,6 +338,9 @@ class IBKRConnection:
         except ConnectionError:
             raise GatewayNotConnectedError("not connected to the gateway") from None
 
+    def _timeout_for(self, timeout: float | None) -> float:
+        return _check_timeout(self.timeout if timeout is None else timeout)
+
     # -- connect / disconnect ---------------------------------------------------------------
     async def connect(self, timeout: float | None = None) -> None:
         """Open the API session. Raises GatewayConnectionError (with what to check),
@@ -609,7 +612,7 @@ class IBKRConnection:
                 value = value.replace(tzinfo=UTC)
             return value.astimezone(UTC)
 
-        return await self.call("server time", timeout or self.timeout, body, lock="currentTime")
+        return await self.call("server time", self._timeout_for(timeout), body, lock="currentTime")
 
     async def health_check(self, timeout: float | None = None) -> HealthStatus:
         """A current-time round trip plus farm status and IB-link state."""
@@ -722,7 +725,7 @@ class IBKRConnection:
             rows: list[Any] = await future
             return rows
 
-        rows = await self.call("positions", timeout or self.timeout, body, lock="positions")
+        rows = await self.call("positions", self._timeout_for(timeout), body, lock="positions")
         latest: dict[tuple[str, int], Any] = {}
         for row in rows:
             latest[(row.account, int(row.contract.conId))] = row
@@ -752,7 +755,7 @@ class IBKRConnection:
             self.client.reqAccountUpdates(True, account)
             await future
 
-        await self.call(what, timeout or self.timeout, body, lock="accountValues")
+        await self.call(what, self._timeout_for(timeout), body, lock="accountValues")
         return account
 
     async def get_portfolio(self, timeout: float | None = None) -> list[PortfolioItem]:
@@ -786,6 +789,10 @@ class IBKRConnection:
         order = trade.order
         snap = snapshot_trade(trade)
         limit = _num(order.lmtPrice)
+        filled_quantity = _num(getattr(order, "filledQuantity", math.nan))
+        filled = snap.filled
+        if math.isfinite(filled_quantity) and 0 < filled_quantity < 1e300:
+            filled = max(filled, filled_quantity)
         return OrderInfo(
             order_id=int(order.orderId),
             perm_id=snap.perm_id,
@@ -797,7 +804,7 @@ class IBKRConnection:
             order_type=str(order.orderType),
             limit_price=limit if math.isfinite(limit) and limit < 1e300 else None,
             status=snap.status,
-            filled=snap.filled,
+            filled=filled,
             remaining=snap.remaining,
             avg_fill_price=snap.avg_fill_price,
             order_ref=str(order.orderRef),
@@ -811,7 +818,7 @@ class IBKRConnection:
             rows: list[Any] = await future
             return rows
 
-        trades = await self.call("open orders", timeout or self.timeout, body, lock="openOrders")
+        trades = await self.call("open orders", self._timeout_for(timeout), body, lock="openOrders")
         return [self._order_info(t) for t in trades]
 
     async def get_completed_orders(self, timeout: float | None = None) -> list[OrderInfo]:
@@ -823,7 +830,7 @@ class IBKRConnection:
             return rows
 
         trades = await self.call(
-            "completed orders", timeout or self.timeout, body, lock="completedOrders"
+            "completed orders", self._timeout_for(timeout), body, lock="completedOrders"
         )
         return [self._order_info(t) for t in trades]
 
@@ -838,7 +845,7 @@ class IBKRConnection:
             rows: list[Any] = await future
             return rows
 
-        fills = await self.call("executions", timeout or self.timeout, body)
+        fills = await self.call("executions", self._timeout_for(timeout), body)
         result: list[ExecutionInfo] = []
         for fill in fills:
             execution = fill.execution

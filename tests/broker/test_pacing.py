@@ -1,0 +1,101 @@
+"""MessageBudget and HistoricalPacer on a fake clock (no real sleeping)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ibkr_trader.broker.exceptions import BrokerTimeoutError
+from ibkr_trader.broker.pacing import HistoricalPacer, HistoricalRequestKey, MessageBudget
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _key(con_id: int = 1, duration: str = "3600 S", what: str = "TRADES") -> HistoricalRequestKey:
+    return HistoricalRequestKey(
+        con_id=con_id, exchange="SMART", what_to_show=what, bar_size="1 min", duration=duration
+    )
+
+
+async def test_budget_lets_a_burst_through_then_waits_for_the_window() -> None:
+    clock = FakeClock()
+    budget = MessageBudget(40, 1.0, clock=clock, sleep=clock.sleep)
+    sent_at = []
+    for _ in range(100):
+        await budget.acquire()
+        sent_at.append(clock.now)
+    for start in sent_at:
+        in_window = [t for t in sent_at if start <= t < start + 1.0]
+        assert len(in_window) <= 40
+    assert clock.sleeps  # the burst had to wait
+
+
+async def test_budget_refuses_a_wait_beyond_the_deadline() -> None:
+    clock = FakeClock()
+    budget = MessageBudget(2, 1.0, clock=clock, sleep=clock.sleep)
+    await budget.acquire(2)
+    with pytest.raises(BrokerTimeoutError):
+        await budget.acquire(1, deadline=clock.now + 0.5)
+
+
+async def test_identical_historical_request_waits_fifteen_seconds() -> None:
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock, sleep=clock.sleep, margin=0.0)
+    assert await pacer.acquire(_key()) == 0.0
+    waited = await pacer.acquire(_key())
+    assert waited == pytest.approx(15.0, abs=0.01)
+
+
+async def test_sixth_request_for_one_contract_within_two_seconds_waits() -> None:
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock, sleep=clock.sleep, margin=0.0)
+    for i in range(5):
+        assert await pacer.acquire(_key(duration=f"{60 * (i + 1)} S")) == 0.0
+    waited = await pacer.acquire(_key(duration="3000 S"))
+    assert waited == pytest.approx(2.0, abs=0.01)
+
+
+async def test_other_contracts_are_not_held_by_the_per_contract_rule() -> None:
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock, sleep=clock.sleep, margin=0.0)
+    for i in range(5):
+        await pacer.acquire(_key(duration=f"{60 * (i + 1)} S"))
+    assert await pacer.acquire(_key(con_id=2)) == 0.0
+
+
+async def test_bid_ask_counts_twice() -> None:
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock, sleep=clock.sleep, margin=0.0)
+    for i in range(2):
+        await pacer.acquire(_key(duration=f"{60 * (i + 1)} S", what="BID_ASK"))
+    assert pacer.wait_for(_key(duration="600 S", what="BID_ASK")) == pytest.approx(2.0, abs=0.01)
+
+
+async def test_sixty_first_request_in_ten_minutes_waits_for_the_window() -> None:
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock, sleep=clock.sleep, margin=0.0)
+    sent = []
+    for i in range(61):
+        await pacer.acquire(_key(con_id=i))
+        sent.append(clock.now)
+    assert sent[59] == sent[0]
+    assert sent[60] - sent[0] == pytest.approx(600.0, abs=0.01)
+
+
+async def test_pacer_fails_at_once_when_the_slot_is_beyond_the_deadline() -> None:
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock, sleep=clock.sleep)
+    await pacer.acquire(_key())
+    with pytest.raises(BrokerTimeoutError):
+        await pacer.acquire(_key(), deadline=clock.now + 5.0)
+    assert clock.sleeps == []
