@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -122,10 +123,12 @@ def _nyse_table() -> tuple[tuple[Session, ...], tuple[int, ...], tuple[int, ...]
     """NYSE sessions CALENDAR_FIRST..CALENDAR_LAST, with their opens and closes for bisect."""
     import exchange_calendars as xcals  # deferred: ~0.1 s to load, only in calendar mode
 
-    cal = xcals.get_calendar(
-        "XNYS", start=CALENDAR_FIRST.isoformat(), end=CALENDAR_LAST.isoformat()
-    )
-    schedule = cal.schedule
+    with warnings.catch_warnings():  # pandas deprecation noise from inside the library
+        warnings.simplefilter("ignore")
+        cal = xcals.get_calendar(
+            "XNYS", start=CALENDAR_FIRST.isoformat(), end=CALENDAR_LAST.isoformat()
+        )
+        schedule = cal.schedule
     sessions: list[Session] = []
     for label, open_, close in zip(
         schedule.index, schedule["open"], schedule["close"], strict=True

@@ -268,6 +268,21 @@ def _right_code(right: str) -> str:
     return ""
 
 
+def _parse_occ(local_symbol: str) -> tuple[str, str, str, float] | None:
+    """(symbol, YYYYMMDD, right, strike) of an OCC symbol, or None if it is not one."""
+    if len(local_symbol) != 21 or local_symbol[12] not in "CP":
+        return None
+    digits = local_symbol[6:12] + local_symbol[13:]
+    if not digits.isdigit():
+        return None
+    return (
+        local_symbol[:6].strip().upper(),
+        "20" + local_symbol[6:12],
+        local_symbol[12],
+        int(local_symbol[13:]) / 1000,
+    )
+
+
 def strikes_for(u: Underlying) -> tuple[float, ...]:
     """The strikes listed for ``u`` (fixed around its reference price)."""
     out: set[float] = set()
@@ -504,7 +519,19 @@ class ContractCatalog:
             info = self.by_con_id(con_id)
             candidates = [] if info is None else [info]
         else:
-            candidates = self._candidates(symbol, sec, expiry, strike, want_right, local_symbol)
+            occ = _parse_occ(local_symbol)
+            if occ is not None:  # narrow the chain by what the OCC symbol says
+                c_sym, c_exp, c_right, c_strike = occ
+                candidates = self._candidates(
+                    symbol or c_sym,
+                    sec,
+                    expiry or c_exp,
+                    strike or c_strike,
+                    want_right or c_right,
+                    "",
+                )
+            else:
+                candidates = self._candidates(symbol, sec, expiry, strike, want_right, local_symbol)
 
         def ok(c: ContractInfo) -> bool:
             if symbol and c.symbol != symbol.upper():
