@@ -338,3 +338,13 @@ def test_the_broker_quote_and_bar_types_feed_the_pure_steps() -> None:
     assert data.is_stale
     assert data.data_quality_score == pytest.approx(0.4)
     assert data.bars_used == 30
+
+
+def test_naive_last_trade_time_is_refused() -> None:
+    quote = FakeQuote(last_trade_time=datetime(2026, 11, 24, 14, 59))
+    with pytest.raises(ValueError, match="last_trade_time"):
+        assess_quality(quote, GOOD_INDICATORS, SERVER_TIME)
+
+
+def test_session_bars_of_nothing_is_nothing() -> None:
+    assert list(session_bars([])) == []
