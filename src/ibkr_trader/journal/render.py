@@ -197,7 +197,7 @@ def explanation(expl: Explanation) -> RenderableType:
     reason = expl.closure_reason
     if i.is_closing or reason:
         summary.append(f"\nclosing order, reason: {reason or 'unknown'}", style="bold magenta")
-    parts: list[RenderableType] = [Panel(summary, title=f"Order {i.client_order_id}")]
+    parts: list[RenderableType] = [Panel(summary, title=f"Order {i.client_order_id}", expand=False)]
     if expl.decision is not None:
         parts.append(checks_table(expl.decision))
         if expl.decision.reasons:
