@@ -172,8 +172,11 @@ def test_any_time_gives_a_consistent_quote(minutes: int, second: int) -> None:
     at = TUESDAY_10AM - timedelta(minutes=minutes, seconds=second)
     q = model.quote(SPY, at)
     assert_sane_quote(q)
-    model.clock.set(at)  # type: ignore[attr-defined]
-    assert model.bars(SPY, at, 1, False)[-1].close == q.last
+    just_after = at + timedelta(milliseconds=1)  # the bar containing `at` started before this
+    model.clock.set(just_after)  # type: ignore[attr-defined]
+    bar = model.bars(SPY, just_after, 1, False)[-1]
+    assert bar.time <= at < bar.time + timedelta(minutes=1)
+    assert bar.close == q.last
 
 
 # -- options --------------------------------------------------------------------------------

@@ -233,6 +233,18 @@ class _Event:
 
 
 @dataclass(frozen=True, slots=True)
+class _Profile:
+    """An underlying's session so far, minute by minute (running high/low/volume)."""
+
+    first_minute: int
+    open: float
+    high: list[float]
+    low: list[float]
+    volume: list[int]
+    prev_close: float
+
+
+@dataclass(frozen=True, slots=True)
 class _Series:
     """Adjusted underlying OHLCV for a run of consecutive minutes."""
 
@@ -278,6 +290,7 @@ class MarketModel:
         self._quotes: dict[tuple[int, int, bool], SimQuote] = {}
         self._shapes: dict[int, FloatArray] = {}
         self._expiry_cache: dict[str, float] = {}
+        self._profiles: dict[tuple[str, int], _Profile] = {}
 
     # -- the path ---------------------------------------------------------------------------
 
@@ -486,23 +499,50 @@ class MarketModel:
         stamp = when.replace(microsecond=0)
         return cached if cached.last_trade_time == stamp else replace(cached, last_trade_time=stamp)
 
+    def _profile(self, u: Underlying, session: Session) -> _Profile:
+        """Running open/high/low/volume of the underlying over ``session`` (cached)."""
+        key = (u.symbol, session.open_ts)
+        found = self._profiles.get(key)
+        if found is not None:
+            return found
+        first, end = session.open_ts // 60, session.close_ts // 60
+        series = self._series(u, first, end)
+        prev = self.calendar.previous_session(session)
+        profile = _Profile(
+            first_minute=first,
+            open=float(series.open[0]),
+            high=np.maximum.accumulate(series.high).tolist(),
+            low=np.minimum.accumulate(series.low).tolist(),
+            volume=np.cumsum(series.volume).tolist(),
+            prev_close=self._close(u, prev.close_ts // 60 - 1),
+        )
+        if len(self._profiles) > _CACHE_LIMIT:
+            self._profiles.clear()
+        self._profiles[key] = profile
+        return profile
+
     def _session_stats(
         self, u: Underlying, minute: int, session: Session
     ) -> tuple[float, float, float, int, float]:
         """(open, high, low, volume, previous close) of the underlying's session so far."""
-        first = session.open_ts // 60
-        if minute < first:  # before the session (not reachable through market_time)
-            first = minute
+        profile = self._profile(u, session)
+        i = minute - profile.first_minute
+        if 0 <= i < len(profile.high):
+            return (
+                profile.open,
+                profile.high[i],
+                profile.low[i],
+                profile.volume[i],
+                profile.prev_close,
+            )
+        first = min(minute, profile.first_minute)  # outside the session: compute directly
         series = self._series(u, first, minute + 1)
-        prev = self.calendar.previous_session(session)
-        prev_close = self._close(u, prev.close_ts // 60 - 1)
-        volume = self._volume_between(u, first, minute + 1)
         return (
             float(series.open[0]),
             float(series.high.max()),
             float(series.low.min()),
-            volume,
-            prev_close,
+            self._volume_between(u, first, minute + 1),
+            profile.prev_close,
         )
 
     def _stock_quote(
@@ -552,15 +592,14 @@ class MarketModel:
         bid = max(0.0, floor_tick(theo - half))
         ask = ceil_tick(theo + half)
         first = min(session.open_ts // 60, minute)
-        series = self._series(u, first, minute + 1)
+        spot_open, s_hi, s_lo, _, prev_spot = self._session_stats(u, minute, session)
         call = info.right == "C"
-        open_ = round_tick(self._theo(info, u, float(series.open[0]), first * 60))
-        s_hi, s_lo = float(series.high.max()), float(series.low.min())
+        open_ = round_tick(self._theo(info, u, spot_open, first * 60))
         at_hi = round_tick(self._theo(info, u, s_hi, end_ts))
         at_lo = round_tick(self._theo(info, u, s_lo, end_ts))
         prev = self.calendar.previous_session(session)
         prev_minute = prev.close_ts // 60 - 1
-        prev_close = self._theo(info, u, self._close(u, prev_minute), (prev_minute + 1) * 60)
+        prev_close = self._theo(info, u, prev_spot, (prev_minute + 1) * 60)
         h = _mix(self.seed, info.con_id, minute)
         rate = self._option_rate(info, u)
         elapsed = minute + 1 - first
@@ -759,6 +798,7 @@ class MarketModel:
             _Event(self._event_minute(), "override", float(price))
         )
         self._quotes.clear()
+        self._profiles.clear()
 
     def shock(self, symbol: str, factor: float) -> None:
         """Multiply ``symbol``'s price by ``factor`` from the minute the market shows now on."""
@@ -769,11 +809,13 @@ class MarketModel:
             _Event(self._event_minute(), "shock", float(factor))
         )
         self._quotes.clear()
+        self._profiles.clear()
 
     def clear_overrides(self) -> None:
         """Forget every override and shock: prices follow the seeded path again."""
         self._events.clear()
         self._quotes.clear()
+        self._profiles.clear()
 
 
 __all__ = [
