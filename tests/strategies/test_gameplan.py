@@ -35,7 +35,8 @@ QQQ = [500, 510.5]
 [hard_limits]
 max_position_pct = 0.01
 max_open_positions = 2
-allow_new_entries = true
+allow_short_options = false
+symbol_allowlist = ["SPY"]
 """
 
 GOOD_JSON: dict[str, Any] = {
@@ -64,7 +65,8 @@ def test_a_valid_toml_gameplan_loads(tmp_path: Path) -> None:
     assert plan.hard_limits == {
         "max_position_pct": 0.01,
         "max_open_positions": 2,
-        "allow_new_entries": True,
+        "allow_short_options": False,
+        "symbol_allowlist": ["SPY"],
     }
     assert plan.allows_entries
     assert "strategy A on SPY, QQQ" in load.message
@@ -151,6 +153,7 @@ def test_a_directory_or_undecodable_file_falls_back_to_c(tmp_path: Path) -> None
         {"vix_at_analysis": "high"},
         {"hard_limits": {"max_position_pct": "0.01"}},  # quoted numbers are not coerced
         {"hard_limits": {"max_position_pct": float("inf")}},
+        {"hard_limits": {"symbol_allowlist": ["SPY", 1]}},
         {"key_levels": {"SPY": "590"}},
     ],
 )
@@ -193,3 +196,14 @@ def test_strategy_for_builds_the_named_strategy(clock: ManualClock) -> None:
     fallback = strategy_for(no_symbols, clock)
     assert isinstance(fallback, StrategyC)
     assert not fallback.allows_entries
+
+
+def test_hard_limits_feed_the_risk_limits_tightening() -> None:
+    from ibkr_trader.risk.config import RiskLimits
+
+    plan = DailyGameplan.model_validate(
+        {**GOOD_JSON, "hard_limits": {"max_open_positions": 1, "symbol_allowlist": ["SPY"]}}
+    )
+    tightened = RiskLimits().tighten_with(plan.hard_limits)
+    assert tightened.max_open_positions == 1
+    assert tuple(tightened.symbol_allowlist) == ("SPY",)

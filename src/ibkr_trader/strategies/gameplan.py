@@ -9,7 +9,8 @@ A gameplan is a TOML or JSON file with the handoff's fields::
     [key_levels]
     SPY = { support = 580.0, resistance = 596.5 }
     [hard_limits]
-    max_position_pct = 0.01        # risk-limit names -> values; may only tighten
+    max_risk_per_trade_pct = 0.01  # RiskLimits field names -> values; may only tighten
+    symbol_allowlist = ["SPY"]
 
 :class:`DailyGameplan` is a frozen pydantic model with ``extra="forbid"``: an unknown key is
 refused (a misspelt limit must not be silently ignored). ``hard_limits`` stays a plain mapping
@@ -38,6 +39,7 @@ from pydantic import (
     StrictBool,
     StrictFloat,
     StrictInt,
+    StrictStr,
     ValidationError,
     field_validator,
 )
@@ -54,7 +56,7 @@ StrategyLetter = Literal["A", "B", "C"]
 # Strict: a quoted "1" must not become True or 1.0 by coercion.
 LevelNumber = StrictInt | StrictFloat
 LevelValue = LevelNumber | list[LevelNumber] | dict[str, LevelNumber]
-LimitValue = StrictBool | StrictInt | StrictFloat
+LimitValue = StrictBool | StrictInt | StrictFloat | list[StrictStr]  # lists: symbol_allowlist
 
 _SYMBOL_PATTERN = r"^[A-Z][A-Z0-9.]*$"
 
