@@ -15,7 +15,7 @@ from ibkr_trader.broker.exceptions import (
     GatewayDisconnectedError,
     GatewayNotConnectedError,
 )
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
 
 pytestmark = pytest.mark.timeout(30)
 

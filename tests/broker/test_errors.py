@@ -6,6 +6,7 @@ import pytest
 
 from ibkr_trader.broker.errors import ErrorCategory, classify, is_warning, to_exception
 from ibkr_trader.broker.exceptions import (
+    AlphaLearningViolationError,
     BrokerError,
     BrokerTimeoutError,
     ContractQualificationError,
@@ -16,7 +17,6 @@ from ibkr_trader.broker.exceptions import (
     OrderRejectedError,
     PacingViolationError,
     SnapshotModeViolationError,
-    AlphaLearningViolationError,
 )
 
 

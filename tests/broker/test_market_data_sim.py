@@ -37,7 +37,9 @@ async def test_qualify_stock_and_option(contracts: ContractManager) -> None:
     chain = await contracts.option_chain("SPY", 10.0)
     assert chain.expirations and chain.strikes
     strike = chain.strikes[len(chain.strikes) // 2]
-    option = await contracts.qualify_option_contract("SPY", chain.expirations[1], strike, "CALL", 2.0)
+    option = await contracts.qualify_option_contract(
+        "SPY", chain.expirations[1], strike, "CALL", 2.0
+    )
     assert option.con_id > 0 and option.right == "C" and option.multiplier == 100
     assert option.expiry == chain.expirations[1]
 
