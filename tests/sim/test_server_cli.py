@@ -1,0 +1,104 @@
+"""``ibkr-trader sim`` (via ``register``) and the command-line fault specs."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+
+import pytest
+import typer
+from ib_async import IB
+from typer.testing import CliRunner
+
+from ibkr_trader.sim.commands import register
+from ibkr_trader.sim.faults import FaultInjector, parse_fault
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.command()
+    def other() -> None:  # a second command keeps typer from collapsing the group
+        """Unused."""
+
+    return app
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sim", "--host", "10.1.2.3"],
+        ["sim", "--port", "7497"],
+        ["sim", "--port", "0", "--fault", "explode"],
+        ["sim", "--port", "0", "--account", ""],
+    ],
+)
+def test_sim_command_refuses_unsafe_or_bad_arguments(args: list[str]) -> None:
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 2
+
+
+def test_fault_specs_apply_to_an_injector() -> None:
+    faults = FaultInjector()
+    for spec in (
+        "delay:20=2.0",
+        "drop_after:50",
+        "drop_on:3",
+        "refuse_handshake",
+        "error_next:20=162",
+        "reject_orders",
+        "never_fill",
+        "partial_fill:0.5",
+        "stale_quotes:600",
+        "missing_bid_ask",
+    ):
+        faults.apply(spec)
+    assert faults.delays == {20: 2.0}
+    assert (faults.drop_after_messages, faults.drop_on_ids, faults.refuse) == (50, {3}, True)
+    assert faults.next_errors[20][0] == 162
+    assert faults.reject_reason and faults.no_fills and faults.no_bid_ask
+    assert (faults.partial_fraction, faults.stale_age) == (0.5, 600.0)
+    faults.clear()
+    assert faults == FaultInjector()
+
+
+@pytest.mark.parametrize(
+    "spec", ["delay:20", "drop_after:x", "never_fill:1", "partial_fill:2", "nope"]
+)
+def test_bad_fault_specs_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_fault(spec)(FaultInjector())
+
+
+async def test_standalone_sim_prints_its_port_and_serves_ib_async() -> None:
+    code = (
+        "import typer; from ibkr_trader.sim.commands import register; app = typer.Typer(); "
+        "register(app); app.command('x')(lambda: None); app()"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        "sim",
+        "--port",
+        "0",
+        "--account",
+        "DU7654321",
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        match = re.search(r"127\.0\.0\.1:(\d+) accounts DU7654321", line)
+        assert match, line
+        ib = IB()
+        try:
+            await ib.connectAsync("127.0.0.1", int(match.group(1)), clientId=1, timeout=5)
+            assert ib.managedAccounts() == ["DU7654321"]
+        finally:
+            ib.disconnect()
+    finally:
+        proc.terminate()
+        await proc.wait()
