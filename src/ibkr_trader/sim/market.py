@@ -710,22 +710,22 @@ class MarketModel:
         lo = np.minimum(np.round(series.low, 2), np.minimum(o, c))
         wap = np.clip(np.round((h + lo + c) / 3.0, 4), lo, h)
         counts = np.maximum(1, series.volume // 150)
-        bars: list[SimBar] = []
         t0 = series.first_minute * 60
-        for k in range(c.size):
-            bars.append(
-                SimBar(
-                    time=datetime.fromtimestamp(t0 + 60 * k, UTC),
-                    open=float(o[k]),
-                    high=float(h[k]),
-                    low=float(lo[k]),
-                    close=float(c[k]),
-                    volume=int(series.volume[k]),
-                    wap=float(wap[k]),
-                    bar_count=int(counts[k]),
+        return [
+            SimBar(datetime.fromtimestamp(t0 + 60 * k, UTC), *row)
+            for k, row in enumerate(
+                zip(
+                    o.tolist(),
+                    h.tolist(),
+                    lo.tolist(),
+                    c.tolist(),
+                    series.volume.tolist(),
+                    wap.tolist(),
+                    counts.tolist(),
+                    strict=True,
                 )
             )
-        return bars
+        ]
 
     def _option_bars(self, info: ContractInfo, u: Underlying, series: _Series) -> list[SimBar]:
         """Option bars: close = the model price the quote shows in that minute, open = the
