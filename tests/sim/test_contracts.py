@@ -227,3 +227,24 @@ def test_calendar_catalog_carries_ib_trading_hours(clock: SimClock) -> None:
     assert spy.trading_hours.startswith("20261124:0400-20261124:2000")
     opt = catalog.find("SPY", "OPT", "20261218", 600.0, "C")[0]
     assert opt.trading_hours.startswith("20261124:0930-20261124:1600")
+
+
+def test_con_id_with_disagreeing_fields_matches_nothing(catalog: ContractCatalog) -> None:
+    option = catalog.find("SPY", "OPT", "20261218", 600.0, "C")[0]
+    assert catalog.find(symbol="QQQ", con_id=option.con_id) == []
+    assert catalog.find(sec_type="STK", con_id=option.con_id) == []
+    assert catalog.find(expiry="20261219", con_id=option.con_id) == []
+    assert catalog.find(strike=601.0, con_id=option.con_id) == []
+    assert catalog.find(right="P", con_id=option.con_id) == []
+    assert catalog.find(local_symbol="SPY", con_id=option.con_id) == []
+    assert catalog.find(trading_class="XYZ", con_id=option.con_id) == []
+    assert catalog.find(trading_class="SPY", con_id=option.con_id) == [option]
+
+
+def test_symbol_without_a_type_matches_the_stock_and_its_options(
+    catalog: ContractCatalog,
+) -> None:
+    found = catalog.find(symbol="IWM", expiry="20261218", strike=220.0)
+    assert sorted((c.sec_type, c.right) for c in found) == [("OPT", "C"), ("OPT", "P")]
+    found = catalog.find(symbol="IWM")
+    assert found[0].sec_type == "STK" and len(found) > 1000
