@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -179,7 +180,9 @@ def _xnys() -> Any:
     try:
         import exchange_calendars
 
-        return exchange_calendars.get_calendar("XNYS")
+        with warnings.catch_warnings():  # pandas deprecation noise inside the library
+            warnings.simplefilter("ignore")
+            return exchange_calendars.get_calendar("XNYS")
     except Exception:  # pragma: no cover - the library is a declared dependency
         return None
 

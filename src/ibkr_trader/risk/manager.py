@@ -264,7 +264,9 @@ class RiskManager:
         return self.set_trading_state(state, cause, origin=origin)
 
     def _remember_prior(self, key: str) -> None:
-        if self._state in (TradingState.HALTED, TradingState.RECONCILING):
+        if self._state is TradingState.HALTED:
+            return
+        if key == K_PRE_RECON and self._state is TradingState.RECONCILING:
             return
         self._store.put_risk_state(key, f"{self._state.value}|{self._origin}", None)
 
@@ -276,9 +278,9 @@ class RiskManager:
                 state = TradingState(state_text)
             except ValueError:
                 state = TradingState.ACTIVE
-            if state in (TradingState.ACTIVE, TradingState.REDUCING):
-                if state is TradingState.REDUCING and origin == ORIGIN_GOVERNOR:
-                    return TradingState.ACTIVE, ORIGIN_SYSTEM  # governors re-apply if due
+            if state is TradingState.REDUCING and origin == ORIGIN_GOVERNOR:
+                return TradingState.ACTIVE, ORIGIN_SYSTEM  # governors re-apply if due
+            if state is not TradingState.HALTED:
                 return state, origin
         return TradingState.ACTIVE, ORIGIN_SYSTEM
 

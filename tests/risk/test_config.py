@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ibkr_trader.risk.config import (
+    _DIRECTION,
+    LimitLoosenError,
+    RiskConfigError,
+    RiskLimits,
+    load_risk_limits,
+)
+
+
+def test_defaults_are_small_account_safe() -> None:
+    limits = RiskLimits()
+    assert limits.max_risk_per_trade_pct <= 0.02
+    assert limits.daily_loss_limit_pct <= 0.02
+    assert not limits.allow_short_options
+    assert not limits.allow_market_orders_for_entry
+    assert limits.pdt_equity_threshold == 25_000
+
+
+def test_limits_are_frozen_and_refuse_unknown_fields() -> None:
+    limits = RiskLimits()
+    with pytest.raises(ValueError):
+        limits.max_open_positions = 10  # type: ignore[misc]
+    with pytest.raises(ValueError):
+        RiskLimits(max_open_postions=10)  # type: ignore[call-arg]
+
+
+def test_every_field_has_a_tightening_direction() -> None:
+    assert set(_DIRECTION) == set(RiskLimits.model_fields)
+
+
+def test_load_reads_the_risk_section_and_ignores_other_sections(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        '[gateway]\nport = 4002\n[risk]\nmax_open_positions = 2\nsymbol_allowlist = ["spy"]\n'
+    )
+    limits = load_risk_limits(cfg, env={})
+    assert limits.max_open_positions == 2
+    assert limits.symbol_allowlist == ("SPY",)
+
+
+def test_load_without_file_gives_defaults() -> None:
+    assert load_risk_limits(None, env={}) == RiskLimits()
+
+
+def test_unknown_key_in_file_is_an_error_naming_the_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[risk]\nmax_open_postions = 20\n")
+    with pytest.raises(RiskConfigError, match="max_open_postions"):
+        load_risk_limits(cfg, env={})
+
+
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[risk]\nmax_open_positions = 2\n")
+    env = {
+        "IBKR_TRADER_RISK__MAX_OPEN_POSITIONS": "1",
+        "IBKR_TRADER_RISK__SYMBOL_ALLOWLIST": "spy, qqq",
+        "IBKR_TRADER_RISK__ALLOW_SHORT_OPTIONS": "false",
+        "OTHER": "x",
+    }
+    limits = load_risk_limits(cfg, env=env)
+    assert limits.max_open_positions == 1
+    assert limits.symbol_allowlist == ("QQQ", "SPY")
+
+
+def test_environment_list_may_be_json() -> None:
+    limits = load_risk_limits(env={"IBKR_TRADER_RISK__SYMBOL_ALLOWLIST": '["IWM"]'})
+    assert limits.symbol_allowlist == ("IWM",)
+
+
+def test_unknown_environment_key_is_an_error() -> None:
+    with pytest.raises(RiskConfigError, match="IBKR_TRADER_RISK__MAX_LOSS"):
+        load_risk_limits(env={"IBKR_TRADER_RISK__MAX_LOSS": "0.5"})
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("daily_loss_limit_pct", "-0.1"),
+        ("daily_loss_limit_pct", "nan"),
+        ("max_open_positions", "0"),
+        ("max_open_positions", "two"),
+        ("symbol_allowlist", ""),
+    ],
+)
+def test_invalid_values_are_errors(key: str, value: str) -> None:
+    with pytest.raises(RiskConfigError):
+        load_risk_limits(env={f"IBKR_TRADER_RISK__{key.upper()}": value})
+
+
+def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("[risk\n")
+    with pytest.raises(RiskConfigError, match="invalid TOML"):
+        load_risk_limits(cfg, env={})
+
+
+def test_limits_hash_changes_with_any_limit() -> None:
+    assert RiskLimits().limits_hash() == RiskLimits().limits_hash()
+    assert RiskLimits().limits_hash() != RiskLimits(max_open_positions=2).limits_hash()
+
+
+def test_tighten_with_applies_tighter_limits() -> None:
+    tightened = RiskLimits().tighten_with(
+        {
+            "max_open_positions": 1,
+            "daily_loss_limit_pct": 0.01,
+            "symbol_allowlist": ["SPY"],
+            "min_days_to_expiry_entry": 7,
+        }
+    )
+    assert tightened.max_open_positions == 1
+    assert tightened.daily_loss_limit_pct == 0.01
+    assert tightened.symbol_allowlist == ("SPY",)
+    assert tightened.min_days_to_expiry_entry == 7
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("max_open_positions", 10),
+        ("daily_loss_limit_pct", 0.5),
+        ("symbol_allowlist", ["SPY", "TSLA"]),
+        ("min_days_to_expiry_entry", 1),
+        ("allow_short_options", True),
+        ("pdt_equity_threshold", 1000.0),
+        ("tick_size", 0.05),
+    ],
+)
+def test_tighten_with_refuses_anything_that_loosens(key: str, value: object) -> None:
+    with pytest.raises(LimitLoosenError, match=key):
+        RiskLimits().tighten_with({key: value})
+
+
+def test_tighten_with_refuses_unknown_keys() -> None:
+    with pytest.raises(RiskConfigError, match="max_loss"):
+        RiskLimits().tighten_with({"max_loss": 0.01})
