@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 env: $(VENV)/.synced
 
 run: env
-	$(RUN) ibkr-trader demo
+	IBKR_TRADER_HOME=$${IBKR_TRADER_HOME:-$(CURDIR)/var} IBKR_TRADER_KILL_SWITCH=$${IBKR_TRADER_KILL_SWITCH:-$(CURDIR)/var/HALT} $(RUN) ibkr-trader demo
 
 lint: env
 	$(RUN) ruff check src tests bench

@@ -15,7 +15,6 @@ What this layer changes about ib_async's defaults (see ib_protocol_facts.md sect
 """
 
 # The interface fixes `timeout` parameters on every call (docs/dev/interfaces.md).
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 

@@ -7,7 +7,6 @@ market data provider refuse it (:func:`require_qualified`).
 """
 
 # The interface fixes `timeout` parameters on every call (docs/dev/interfaces.md).
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 

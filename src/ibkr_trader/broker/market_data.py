@@ -17,7 +17,6 @@ immutable :class:`Quote`.
 """
 
 # The interface fixes `timeout` parameters on every call (docs/dev/interfaces.md).
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 

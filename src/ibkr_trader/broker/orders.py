@@ -9,7 +9,6 @@ Trade's events (``statusEvent`` / ``filledEvent`` / ``cancelledEvent``), never o
 """
 
 # The interface fixes `timeout` parameters on every call (docs/dev/interfaces.md).
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 

@@ -1,0 +1,862 @@
+"""OrderExecutor: every order through the RiskManager, journaled, then executed (handoff 3.3).
+
+CRITICAL SAFETY INVARIANT: every order — entries and closes alike — flows through
+``RiskManager.validate_trade()`` before any execution path. There is no bypass.
+
+Flow of :meth:`OrderExecutor.execute`, under ONE deadline:
+
+1. validate the signal and the strategy context (malformed -> REJECTED, nothing sent);
+2. build the TradeRequest with a deterministic client order id (operator, strategy, signal id,
+   contract, side, quantity); a second submission of the same signal returns the first
+   result and sends nothing;
+3. qualify the contract (failure -> FAILED) and take a snapshot of it, which feeds the risk
+   manager's data gate and affordability check;
+4. ``RiskManager.validate_trade`` (journaled by the risk manager) -> REJECTED with every reason;
+5. journal the order intent BEFORE anything is sent;
+6. DRY_RUN: a simulated fill at the current quote (buy at the ask, sell at the bid, a limit
+   honoured), recorded in the journal's simulated book — never a fill at 0.0.
+   PAPER: the paper interlock, then the IB order (orderRef = our client order id, which
+   carries the operator id; extOperator = the operator id; account = the managed paper
+   account; tif DAY), placed and awaited on the Trade's events: FILLED, PARTIAL, CANCELLED,
+   FAILED (IB's code and text), or, on timeout, the rest cancelled and TIMEOUT / PARTIAL.
+   LIVE: refused again here (the feature flag is checked a second time).
+7. every status change, fill, commission and the final result are journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from ibkr_trader.broker.connection import IBKRConnection
+from ibkr_trader.broker.contracts import ContractManager
+from ibkr_trader.broker.exceptions import (
+    BrokerError,
+    BrokerTimeoutError,
+    ContractQualificationError,
+    GatewayDisconnectedError,
+    OrderRejectedError,
+)
+from ibkr_trader.broker.market_data import Quote
+from ibkr_trader.broker.orders import OrderSpec, TradeHandle, TradeSnapshot
+from ibkr_trader.clock import Clock, SystemClock
+from ibkr_trader.integrations.exceptions import GatewayError
+from ibkr_trader.integrations.feature_flags import DEFAULT_FLAGS, IntegrationFeatureFlags
+from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
+from ibkr_trader.journal import AsyncJournal, client_order_id_for
+from ibkr_trader.logging import get_logger
+from ibkr_trader.models import (
+    ContractSpec,
+    ExecutionMode,
+    OrderStatus,
+    QuoteCheck,
+    StrategyContext,
+    TradeRequest,
+    TradingSignal,
+    ValidationResult,
+)
+from ibkr_trader.risk import RiskManager
+
+__all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRequest"]
+
+_log = get_logger("ibkr_trader.integrations.executor")
+
+CANCEL_GRACE_SECONDS = 5.0  # extra time to cancel the rest of an order after its deadline
+
+
+@dataclass(frozen=True, slots=True)
+class OrderResult:
+    """Result of an order attempt (handoff 3.3 / 5.4). ``order_id`` is our client order id."""
+
+    order_id: str
+    status: OrderStatus
+    timestamp: datetime
+    ibkr_order_id: int | None = None
+    fill_price: float | None = None
+    fill_quantity: int | None = None
+    rejection_reason: str | None = None
+    execution_mode: ExecutionMode | None = None
+    risk_validation: ValidationResult | None = None
+    perm_id: int | None = None
+    error_code: int | None = None
+    symbol: str = ""
+    contract_key: str = ""
+    operator_id: str = ""
+    closure_reason: str | None = None
+    duplicate: bool = False  # True: the same signal was submitted before; nothing was sent
+    commission: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def client_order_id(self) -> str:
+        return self.order_id
+
+    @property
+    def is_success(self) -> bool:
+        return self.status in (OrderStatus.FILLED, OrderStatus.SIMULATED)
+
+
+@dataclass(frozen=True, slots=True)
+class FillResult:
+    """Fill status of an order (handoff 3.3)."""
+
+    filled: bool
+    avg_fill_price: float
+    filled_quantity: int
+
+
+AccountGuard = Callable[[], str]
+QuoteSource = Callable[[ContractSpec, float], Awaitable[tuple[Quote, QuoteCheck]]]
+
+
+def _now(clock: Clock) -> datetime:
+    return clock.now()
+
+
+class OrderExecutor:
+    """Executes orders with mandatory RiskManager validation (see the module docstring)."""
+
+    def __init__(
+        self,
+        connection: IBKRConnection,
+        contracts: ContractManager,
+        risk_manager: RiskManager,
+        mode: ExecutionMode,
+        operator_id: str,
+        *,
+        journal: AsyncJournal,
+        pipeline: MarketDataPipeline,
+        account_guard: AccountGuard,
+        clock: Clock | None = None,
+        flags: IntegrationFeatureFlags = DEFAULT_FLAGS,
+        commission_per_contract: float = 0.65,
+        min_commission: float = 1.0,
+    ) -> None:
+        if not operator_id or not operator_id.strip():
+            raise GatewayError("operator_id must not be empty (compliance requirement)")
+        self._connection = connection
+        self._contracts = contracts
+        self._risk_manager = risk_manager
+        self._mode = ExecutionMode(mode)
+        self._operator_id = operator_id.strip()
+        self._journal = journal
+        self._pipeline = pipeline
+        self._account_guard = account_guard
+        self._clock: Clock = clock or SystemClock()
+        self._flags = flags
+        self._commission_per_contract = commission_per_contract
+        self._min_commission = min_commission
+        self._results: dict[str, OrderResult] = {}
+        self._inflight: dict[str, asyncio.Future[OrderResult]] = {}
+        if self._mode is ExecutionMode.LIVE:
+            raise GatewayError("Live execution blocked: ExecutionMode.LIVE is refused")
+
+    @property
+    def mode(self) -> ExecutionMode:
+        return self._mode
+
+    @property
+    def operator_id(self) -> str:
+        return self._operator_id
+
+    # ------------------------------------------------------------------ entry point
+
+    async def execute(
+        self,
+        signal: TradingSignal | dict[str, Any],
+        strategy_context: StrategyContext | dict[str, Any],
+        timeout: float = 30.0,
+        *,
+        underlying_check: QuoteCheck | None = None,
+    ) -> OrderResult:
+        """Execute a trading signal with full risk validation (never raises for bad input).
+
+        ``underlying_check`` is the data the signal was decided on (``MarketData.to_quote_check``);
+        its staleness counts in the risk manager's data gate with the contract's own quote.
+        """
+        started = time.monotonic()
+        try:
+            sig = (
+                signal
+                if isinstance(signal, TradingSignal)
+                else TradingSignal.model_validate(signal)
+            )
+            ctx = (
+                strategy_context
+                if isinstance(strategy_context, StrategyContext)
+                else StrategyContext.model_validate(strategy_context)
+            )
+        except (ValidationError, TypeError, ValueError) as exc:
+            return await self._invalid_input(exc)
+        if sig.strategy_id != ctx.strategy_id:
+            return await self._invalid_input(
+                ValueError(
+                    f"signal strategy_id {sig.strategy_id!r} does not match the context's "
+                    f"{ctx.strategy_id!r}"
+                )
+            )
+        request = self._build_trade_request(sig, ctx)
+        return await self._run_once(
+            request, lambda: self._execute_request(request, timeout, started, underlying_check)
+        )
+
+    async def execute_request(
+        self,
+        request: TradeRequest,
+        timeout: float = 30.0,
+        *,
+        contract: ContractSpec | None = None,
+    ) -> OrderResult:
+        """Execute an already built TradeRequest (the PositionManager's closes use this).
+
+        The request gets the same treatment: risk validation, journal, idempotency.
+        """
+        started = time.monotonic()
+        if not request.client_order_id:
+            request = replace(request, client_order_id=self._client_order_id(request))
+        if request.operator_id != self._operator_id:
+            request = replace(request, operator_id=self._operator_id)
+        return await self._run_once(
+            request,
+            lambda: self._execute_request(request, timeout, started, None, contract=contract),
+        )
+
+    # ------------------------------------------------------------------ building
+
+    def _build_trade_request(self, signal: TradingSignal, context: StrategyContext) -> TradeRequest:
+        """Build a TradeRequest from a validated signal and context (operator id attached)."""
+        request = TradeRequest(
+            symbol=signal.symbol,
+            action=signal.action.value,
+            quantity=signal.quantity,
+            order_type=signal.order_type.value,
+            limit_price=signal.limit_price,
+            strategy_id=context.strategy_id,
+            strategy_name=context.strategy_name,
+            risk_per_trade=context.risk_per_trade,
+            take_profit_pct=context.take_profit_pct,
+            stop_loss_pct=context.stop_loss_pct,
+            expiry=signal.expiry,
+            strike=signal.strike,
+            right=signal.right.value,
+            operator_id=self._operator_id,  # COMPLIANCE REQUIREMENT
+            is_closing=False,
+            signal_id=signal.signal_id,
+        )
+        return replace(request, client_order_id=self._client_order_id(request))
+
+    def _client_order_id(self, request: TradeRequest) -> str:
+        return client_order_id_for(
+            self._operator_id,
+            request.strategy_id,
+            request.signal_id,
+            request.contract_key,
+            request.action,
+            request.quantity,
+        )
+
+    def _build_ibkr_order(self, request: TradeRequest, account: str) -> OrderSpec:
+        """The IB order: orderRef = client order id (carries the operator id), extOperator =
+        the operator id, account = the managed paper account, tif DAY."""
+        return OrderSpec(
+            action=request.action,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            limit_price=request.limit_price if request.order_type == "LMT" else None,
+            tif="DAY",
+            order_ref=request.client_order_id,
+            ext_operator=request.operator_id,
+            account=account,
+        )
+
+    def _contract_spec(self, request: TradeRequest) -> ContractSpec:
+        return ContractSpec(
+            symbol=request.symbol,
+            sec_type=request.sec_type,
+            expiry=request.expiry,
+            strike=request.strike,
+            right=request.right,
+            multiplier=request.multiplier,
+        )
+
+    # ------------------------------------------------------------------ idempotency
+
+    async def _run_once(
+        self, request: TradeRequest, body: Callable[[], Awaitable[OrderResult]]
+    ) -> OrderResult:
+        coid = request.client_order_id
+        if coid in self._results:
+            return replace(self._results[coid], duplicate=True)
+        inflight = self._inflight.get(coid)
+        if inflight is not None:
+            first = await asyncio.shield(inflight)
+            return replace(first, duplicate=True)
+        earlier = await self._journaled_result(coid)
+        if earlier is not None:
+            self._results[coid] = earlier
+            return replace(earlier, duplicate=True)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[OrderResult] = loop.create_future()
+        self._inflight[coid] = future
+        try:
+            result = await body()
+        except BaseException as exc:
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: the caller re-raises it
+            raise
+        finally:
+            self._inflight.pop(coid, None)
+        self._results[coid] = result
+        future.set_result(result)
+        return result
+
+    async def _journaled_result(self, coid: str) -> OrderResult | None:
+        """The first result of an intent journaled before (a restart, a retried signal)."""
+        explanation = await self._journal.explain(coid)
+        if explanation is None:
+            return None
+        intent, state = explanation.intent, explanation.state
+        if explanation.results:
+            first = explanation.results[0]
+            try:
+                status = OrderStatus(first.status.lower())
+            except ValueError:
+                status = OrderStatus.PENDING
+            return OrderResult(
+                order_id=coid,
+                status=status,
+                timestamp=first.at,
+                ibkr_order_id=first.broker_order_id,
+                fill_price=first.fill_price,
+                fill_quantity=int(first.fill_quantity) if first.fill_quantity is not None else None,
+                rejection_reason=first.rejection_reason,
+                execution_mode=self._mode,
+                symbol=intent.symbol,
+                contract_key=intent.contract_key,
+                operator_id=intent.operator_id,
+                closure_reason=intent.closure_reason,
+            )
+        # an intent without a result: it may have been sent before a crash; never resend it
+        return OrderResult(
+            order_id=coid,
+            status=OrderStatus.PENDING,
+            timestamp=state.updated_at,
+            ibkr_order_id=state.broker_order_id,
+            perm_id=state.perm_id,
+            rejection_reason=(
+                "an intent with this client order id exists without a final result; "
+                "reconciliation resolves it (nothing was resent)"
+            ),
+            execution_mode=self._mode,
+            symbol=intent.symbol,
+            contract_key=intent.contract_key,
+            operator_id=intent.operator_id,
+            closure_reason=intent.closure_reason,
+        )
+
+    # ------------------------------------------------------------------ the flow
+
+    async def _invalid_input(self, exc: Exception) -> OrderResult:
+        reason = f"invalid order input: {_short_error(exc)}"
+        _log.warning("order_input_rejected", reason=reason)
+        try:
+            await self._journal.record_event("invalid_order_input", {"reason": reason})
+        except Exception as journal_exc:  # the refusal stands even if it cannot be recorded
+            _log.error("journal_write_failed", error=repr(journal_exc))
+        return OrderResult(
+            order_id=f"INVALID-{int(time.time() * 1000)}",
+            status=OrderStatus.REJECTED,
+            timestamp=_now(self._clock),
+            rejection_reason=reason,
+            execution_mode=self._mode,
+            operator_id=self._operator_id,
+        )
+
+    def _result(self, request: TradeRequest, status: OrderStatus, **kwargs: Any) -> OrderResult:
+        return OrderResult(
+            order_id=request.client_order_id,
+            status=status,
+            timestamp=_now(self._clock),
+            execution_mode=self._mode,
+            symbol=request.symbol,
+            contract_key=request.contract_key,
+            operator_id=request.operator_id,
+            closure_reason=request.closure_reason,
+            **kwargs,
+        )
+
+    async def _execute_request(
+        self,
+        request: TradeRequest,
+        timeout: float,
+        started: float,
+        underlying_check: QuoteCheck | None,
+        *,
+        contract: ContractSpec | None = None,
+    ) -> OrderResult:
+        deadline = started + timeout
+
+        def remaining() -> float:
+            return max(deadline - time.monotonic(), 0.001)
+
+        if self._mode is ExecutionMode.LIVE or self._flags.ENABLE_LIVE_EXECUTION:
+            raise GatewayError("Live execution blocked: this path is unreachable by design")
+
+        # Step 3: qualify the contract and take its quote (data gate, affordability, dry-run fill)
+        try:
+            qualified = contract if contract and contract.con_id else None
+            if qualified is None:
+                qualified = await self._qualify(request, remaining())
+            quote, quote_check = await self._quote(qualified, remaining(), underlying_check)
+        except ContractQualificationError as exc:
+            return await self._failed_before_risk(
+                request, f"Contract qualification failed: {exc}", exc
+            )
+        except BrokerTimeoutError as exc:
+            return await self._failed_before_risk(
+                request, f"Execution timeout after {timeout:g}s ({exc})", exc, OrderStatus.TIMEOUT
+            )
+        except BrokerError as exc:
+            return await self._failed_before_risk(request, f"market data unavailable: {exc}", exc)
+
+        reference = _reference_price(request, quote)
+        request = replace(
+            request,
+            quote=quote_check,
+            reference_price=reference,
+            multiplier=qualified.multiplier or request.multiplier,
+        )
+
+        # Step 4: MANDATORY RISK VALIDATION — no bypass
+        validation = await self._risk_manager.validate_trade(request)
+        if not validation.approved:
+            reason = "; ".join(validation.rejection_reasons) or "rejected by the RiskManager"
+            _log.warning(
+                "order_rejected_by_risk",
+                client_order_id=request.client_order_id,
+                symbol=request.symbol,
+                reasons=validation.rejection_reasons,
+            )
+            return self._result(
+                request,
+                OrderStatus.REJECTED,
+                rejection_reason=reason,
+                risk_validation=validation,
+            )
+
+        # Step 5: the intent, BEFORE anything is sent
+        intent = await self._journal.record_intent(
+            request, decision_id=validation.decision_id, con_id=qualified.con_id
+        )
+        if intent.existed:
+            earlier = await self._journaled_result(request.client_order_id)
+            if earlier is not None:
+                return replace(earlier, duplicate=True)
+
+        # Step 6: route to the execution mode
+        if self._mode is ExecutionMode.DRY_RUN:
+            result = await self._execute_dry_run(request, qualified, quote, validation)
+        else:
+            result = await self._execute_paper(request, qualified, validation, deadline, timeout)
+        await self._journal.record_result(
+            request.client_order_id,
+            result.status,
+            broker_order_id=result.ibkr_order_id,
+            fill_price=result.fill_price,
+            fill_quantity=result.fill_quantity,
+            rejection_reason=result.rejection_reason,
+            detail={"error_code": result.error_code, "perm_id": result.perm_id},
+        )
+        return result
+
+    async def _qualify(self, request: TradeRequest, timeout: float) -> ContractSpec:
+        if request.sec_type == "STK":
+            return await self._contracts.qualify_stock(request.symbol, timeout)
+        return await self._contracts.qualify_option_contract(
+            request.symbol, request.expiry, request.strike, request.right, timeout
+        )
+
+    async def _quote(
+        self, contract: ContractSpec, timeout: float, underlying_check: QuoteCheck | None
+    ) -> tuple[Quote, QuoteCheck]:
+        quote, quality = await self._pipeline.fetch_quote(contract, timeout)
+        assert quality is not None
+        missing = tuple(f for f in quality.missing_fields if f in ("bid", "ask", "last", "delayed"))
+        is_stale = quality.is_stale
+        is_delayed = quality.is_delayed
+        if underlying_check is not None:
+            is_stale = is_stale or underlying_check.is_stale
+            is_delayed = is_delayed or underlying_check.is_delayed
+        # an option's last trade may be old while its quote is live: staleness of the contract
+        # itself counts only when it has no live two-sided quote
+        if quote.bid is not None and quote.ask is not None and not quote.is_delayed:
+            is_stale = underlying_check.is_stale if underlying_check is not None else False
+        check = QuoteCheck(
+            bid=quote.bid,
+            ask=quote.ask,
+            last=quote.last,
+            is_stale=is_stale,
+            is_delayed=is_delayed,
+            missing_fields=tuple(f for f in missing if f in ("bid", "ask")),
+            as_of=quote.receipt_time,
+        )
+        return quote, check
+
+    async def _failed_before_risk(
+        self,
+        request: TradeRequest,
+        reason: str,
+        exc: BaseException,
+        status: OrderStatus = OrderStatus.FAILED,
+    ) -> OrderResult:
+        _log.error(
+            "order_failed_before_risk", client_order_id=request.client_order_id, reason=reason
+        )
+        try:
+            await self._journal.record_event(
+                "order_failed_before_risk",
+                {
+                    "client_order_id": request.client_order_id,
+                    "symbol": request.symbol,
+                    "contract_key": request.contract_key,
+                    "reason": reason,
+                },
+            )
+        except Exception as journal_exc:
+            _log.error("journal_write_failed", error=repr(journal_exc))
+        code = getattr(exc, "code", None)
+        return self._result(request, status, rejection_reason=reason, error_code=code)
+
+    # ------------------------------------------------------------------ dry run
+
+    async def _execute_dry_run(
+        self,
+        request: TradeRequest,
+        contract: ContractSpec,
+        quote: Quote,
+        validation: ValidationResult,
+    ) -> OrderResult:
+        """A simulated fill at the current quote, recorded in the journal's simulated book."""
+        coid = request.client_order_id
+        price = quote.ask if request.action == "BUY" else quote.bid
+        if price is None or not math.isfinite(price) or price <= 0:
+            reason = (
+                f"no {'ask' if request.action == 'BUY' else 'bid'} to simulate a fill against "
+                "(dry run never fills at 0.0)"
+            )
+            await self._journal.record_status(
+                coid, "Cancelled", 0, request.quantity, None, detail={"reason": reason}
+            )
+            return self._result(
+                request, OrderStatus.FAILED, rejection_reason=reason, risk_validation=validation
+            )
+        if request.order_type == "LMT" and request.limit_price is not None:
+            marketable = (
+                price <= request.limit_price + 1e-9
+                if request.action == "BUY"
+                else price >= request.limit_price - 1e-9
+            )
+            if not marketable:
+                reason = (
+                    f"limit {request.limit_price:g} not marketable at the current "
+                    f"{'ask' if request.action == 'BUY' else 'bid'} {price:g}; a dry run does "
+                    "not rest orders"
+                )
+                await self._journal.record_status(
+                    coid, "Cancelled", 0, request.quantity, None, detail={"reason": reason}
+                )
+                return self._result(
+                    request,
+                    OrderStatus.CANCELLED,
+                    rejection_reason=reason,
+                    risk_validation=validation,
+                )
+        commission = max(self._min_commission, self._commission_per_contract * request.quantity)
+        now = _now(self._clock)
+        outcome = await self._journal.apply_simulated_fill(
+            exec_id=f"SIM-{coid}",
+            client_order_id=coid,
+            contract=contract,
+            action=request.action,
+            quantity=request.quantity,
+            price=price,
+            commission=commission,
+            at=now,
+        )
+        await self._journal.record_status(coid, "Filled", request.quantity, 0, price)
+        self._risk_manager.on_fill(contract.key, request.symbol, request.signed_quantity, now)
+        _log.info(
+            "dry_run_order",
+            client_order_id=coid,
+            symbol=request.symbol,
+            contract=contract.key,
+            action=request.action,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            fill_price=price,
+            strategy=request.strategy_name,
+            operator_id=request.operator_id,
+            cash=outcome.cash,
+        )
+        return self._result(
+            request,
+            OrderStatus.SIMULATED,
+            fill_price=price,
+            fill_quantity=request.quantity,
+            risk_validation=validation,
+            commission=commission,
+            details={"exec_id": f"SIM-{coid}", "cash_after": outcome.cash},
+        )
+
+    # ------------------------------------------------------------------ paper
+
+    async def _execute_paper(
+        self,
+        request: TradeRequest,
+        contract: ContractSpec,
+        validation: ValidationResult,
+        deadline: float,
+        timeout: float,
+    ) -> OrderResult:
+        coid = request.client_order_id
+
+        def remaining() -> float:
+            return max(deadline - time.monotonic(), 0.001)
+
+        if not self._flags.ENABLE_PAPER_EXECUTION:
+            reason = "paper execution disabled by feature flag ENABLE_PAPER_EXECUTION"
+            await self._journal.record_status(
+                coid, "NotSent", 0, request.quantity, None, detail={"reason": reason}
+            )
+            return self._result(
+                request, OrderStatus.FAILED, rejection_reason=reason, risk_validation=validation
+            )
+        try:
+            account = self._account_guard()  # the paper interlock: raises unless DU...
+        except GatewayError as exc:
+            await self._journal.record_status(
+                coid, "NotSent", 0, request.quantity, None, detail={"reason": str(exc)}
+            )
+            return self._result(
+                request, OrderStatus.FAILED, rejection_reason=str(exc), risk_validation=validation
+            )
+
+        order = self._build_ibkr_order(request, account)
+        handle: TradeHandle | None = None
+        try:
+            handle = await self._connection.place_order(contract, order, timeout=remaining())
+            await self._journal.attach_broker_ids(coid, handle.order_id, handle.perm_id or None)
+            await self._record_snapshot(request, handle.snapshot())
+            try:
+                snap = await handle.wait_done(remaining())
+            except BrokerTimeoutError:
+                snap = await self._cancel_rest(handle, request)
+                return await self._finish(
+                    request, validation, snap, timed_out=True, timeout=timeout
+                )
+            return await self._finish(request, validation, snap, timed_out=False, timeout=timeout)
+        except OrderRejectedError as exc:
+            rejected_snap = handle.snapshot() if handle is not None else None
+            if rejected_snap is None:
+                found = self._connection.trade_handle(exc.order_id) if exc.order_id else None
+                rejected_snap = found.snapshot() if found is not None else None
+            if rejected_snap is not None:
+                await self._record_snapshot(request, rejected_snap)
+                if rejected_snap.order_id:
+                    await self._journal.attach_broker_ids(
+                        coid, rejected_snap.order_id, rejected_snap.perm_id or None
+                    )
+            await self._journal.record_status(
+                coid,
+                "Rejected",
+                0,
+                request.quantity,
+                None,
+                error_code=exc.code,
+                error_text=exc.text or str(exc),
+            )
+            reason = f"broker rejected the order: {exc}"
+            return self._result(
+                request,
+                OrderStatus.FAILED,
+                rejection_reason=reason,
+                risk_validation=validation,
+                error_code=exc.code,
+                ibkr_order_id=rejected_snap.order_id if rejected_snap else exc.order_id,
+            )
+        except GatewayDisconnectedError as exc:
+            reason = (
+                f"connection lost while the order was in flight: {exc}; reconciliation resolves it"
+            )
+            await self._journal.record_status(
+                coid, "Unknown", None, None, None, detail={"reason": reason}
+            )
+            return self._result(
+                request,
+                OrderStatus.PENDING,
+                rejection_reason=reason,
+                risk_validation=validation,
+                ibkr_order_id=handle.order_id if handle else None,
+            )
+        except BrokerTimeoutError as exc:
+            # no acknowledgement in time: cancel whatever may have reached the gateway
+            if handle is None and exc.order_id:
+                handle = self._connection.trade_handle(exc.order_id)
+            if handle is not None:
+                snap = await self._cancel_rest(handle, request)
+                return await self._finish(
+                    request, validation, snap, timed_out=True, timeout=timeout
+                )
+            await self._journal.record_status(
+                coid, "Unknown", None, None, None, detail={"reason": str(exc)}
+            )
+            return self._result(
+                request,
+                OrderStatus.TIMEOUT,
+                rejection_reason=f"Execution timeout after {timeout:g}s",
+                risk_validation=validation,
+            )
+        except BrokerError as exc:
+            await self._journal.record_status(
+                coid, "Failed", None, None, None, error_code=exc.code, error_text=str(exc)
+            )
+            return self._result(
+                request,
+                OrderStatus.FAILED,
+                rejection_reason=str(exc),
+                risk_validation=validation,
+                error_code=exc.code,
+            )
+
+    async def _cancel_rest(self, handle: TradeHandle, request: TradeRequest) -> TradeSnapshot:
+        try:
+            await self._connection.cancel_order(handle, timeout=CANCEL_GRACE_SECONDS)
+        except BrokerError as exc:
+            _log.error(
+                "cancel_after_timeout_failed",
+                client_order_id=request.client_order_id,
+                order_id=handle.order_id,
+                error=str(exc),
+            )
+            await self._journal.record_event(
+                "cancel_failed",
+                {"client_order_id": request.client_order_id, "error": str(exc)},
+            )
+        return handle.snapshot()
+
+    async def _record_snapshot(self, request: TradeRequest, snap: TradeSnapshot) -> None:
+        await self._journal.record_status(
+            request.client_order_id,
+            snap.status,
+            snap.filled,
+            snap.remaining,
+            snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None,
+            error_code=snap.last_error_code,
+            error_text=snap.last_error_text,
+        )
+
+    async def _finish(
+        self,
+        request: TradeRequest,
+        validation: ValidationResult,
+        snap: TradeSnapshot,
+        *,
+        timed_out: bool,
+        timeout: float,
+    ) -> OrderResult:
+        coid = request.client_order_id
+        if snap.perm_id:
+            await self._journal.attach_broker_ids(coid, snap.order_id, snap.perm_id)
+        await self._record_snapshot(request, snap)
+        side = request.action
+        for fill in snap.fills:
+            recorded = await self._journal.record_fill(
+                fill.exec_id,
+                client_order_id=coid,
+                symbol=request.symbol,
+                contract_key=request.contract_key,
+                side=side,
+                quantity=fill.shares,
+                price=fill.price,
+                at=fill.time,
+                broker_order_id=snap.order_id,
+                perm_id=snap.perm_id or None,
+            )
+            if fill.commission is not None:
+                await self._journal.record_commission(fill.exec_id, fill.commission)
+            if not recorded.duplicate:
+                signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
+                self._risk_manager.on_fill(request.contract_key, request.symbol, signed, fill.time)
+        filled = round(snap.filled)
+        avg = snap.avg_fill_price if math.isfinite(snap.avg_fill_price) and filled else None
+        common: dict[str, Any] = {
+            "ibkr_order_id": snap.order_id,
+            "perm_id": snap.perm_id or None,
+            "risk_validation": validation,
+            "fill_price": avg,
+            "fill_quantity": filled,
+            "commission": snap.commission if snap.fills else None,
+        }
+        if snap.is_filled and filled >= request.quantity:
+            status = OrderStatus.FILLED
+            reason = None
+        elif filled > 0:
+            status = OrderStatus.PARTIAL
+            reason = f"filled {filled} of {request.quantity}" + (
+                f"; the rest was cancelled after {timeout:g}s" if timed_out else ""
+            )
+        elif timed_out:
+            status = OrderStatus.TIMEOUT
+            reason = f"Execution timeout after {timeout:g}s: nothing filled, order cancelled"
+        elif snap.last_error_code is not None and snap.last_error_code != 202:
+            status = OrderStatus.FAILED
+            reason = f"IB error {snap.last_error_code}: {snap.last_error_text}"
+        else:
+            status = OrderStatus.CANCELLED
+            reason = f"order ended {snap.status}" + (
+                f" (IB {snap.last_error_code}: {snap.last_error_text})"
+                if snap.last_error_code
+                else ""
+            )
+        _log.info(
+            "paper_order_done",
+            client_order_id=coid,
+            symbol=request.symbol,
+            status=status.value,
+            filled=filled,
+            fill_price=avg,
+            operator_id=request.operator_id,
+        )
+        return self._result(
+            request, status, rejection_reason=reason, error_code=snap.last_error_code, **common
+        )
+
+
+def _reference_price(request: TradeRequest, quote: Quote) -> float | None:
+    """The per-unit premium the risk manager prices the order at."""
+    if request.order_type == "LMT" and request.limit_price is not None:
+        return request.limit_price
+    side_price = quote.ask if request.action == "BUY" else quote.bid
+    for candidate in (side_price, quote.mid, quote.last):
+        if candidate is not None and math.isfinite(candidate) and candidate > 0:
+            return candidate
+    return None
+
+
+def _short_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors()[:5]:
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{loc or 'input'}: {err.get('msg')}")
+        return "; ".join(parts)
+    return str(exc)

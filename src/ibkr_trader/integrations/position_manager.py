@@ -1,0 +1,463 @@
+"""PositionManager: positions, P&L, the Strategy C flags, and closes (handoff 3.4).
+
+- PAPER: positions come from IB's portfolio (``marketPrice`` is IB's mark per unit); a row
+  without a usable mark is priced by a snapshot of the contract. DRY_RUN: positions come from
+  the journal's simulated book, priced by snapshots.
+- P&L is measured against the ABSOLUTE cost basis with the contract multiplier (IB's
+  ``averageCost`` for an option is per contract, price x 100), and is right in sign for
+  short positions: ``unrealized = (price - avg) x quantity x multiplier`` (quantity signed)
+  and ``pct = unrealized / |avg x quantity x multiplier|``.
+- Days to expiry are counted in New York dates.
+- Strategy C flags: 3 days to expiry or fewer -> ``3_DTE_RULE``; a loss of 40% or more ->
+  ``EMERGENCY_STOP``, which takes precedence.
+- Every close is a TradeRequest with ``is_closing=True`` that goes through the OrderExecutor,
+  and so through the RiskManager's closing rules, the journal and the idempotency guard.
+  ``close_all`` sends every close concurrently under ONE deadline and reports each result;
+  a failure never stops the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from ibkr_trader.broker.connection import IBKRConnection
+from ibkr_trader.broker.contracts import ContractManager
+from ibkr_trader.broker.exceptions import BrokerError
+from ibkr_trader.clock import Clock, SystemClock, days_to_expiry, ny_date
+from ibkr_trader.integrations.exceptions import GatewayError, PositionNotFoundError
+from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
+from ibkr_trader.integrations.order_executor import OrderExecutor, OrderResult
+from ibkr_trader.journal import AsyncJournal
+from ibkr_trader.logging import get_logger
+from ibkr_trader.models import (
+    ClosureReason,
+    ContractSpec,
+    ExecutionMode,
+    OrderStatus,
+    Position,
+    TradeRequest,
+)
+from ibkr_trader.risk import RiskManager
+
+__all__ = ["Position", "PositionManager", "build_position", "determine_closure_trigger"]
+
+_log = get_logger("ibkr_trader.integrations.positions")
+
+DTE_RULE_DAYS = 3
+EMERGENCY_STOP_PCT = 0.40
+_FINAL_FAILURES = frozenset(
+    {OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.TIMEOUT, OrderStatus.REJECTED}
+)
+
+
+def determine_closure_trigger(should_close_3_dte: bool, should_close_emergency: bool) -> str | None:
+    """Which Strategy C rule applies: the 40% emergency stop takes priority over 3 DTE."""
+    if should_close_emergency:
+        return ClosureReason.EMERGENCY_STOP.value
+    if should_close_3_dte:
+        return ClosureReason.DTE_RULE.value
+    return None
+
+
+def build_position(
+    contract: ContractSpec,
+    quantity: float,
+    avg_price: float,
+    current_price: float,
+    now: datetime,
+    *,
+    price_source: str,
+    opened_on: datetime | None = None,
+    dte_rule_days: int = DTE_RULE_DAYS,
+    emergency_stop_pct: float = EMERGENCY_STOP_PCT,
+) -> Position:
+    """A Position with P&L against the absolute cost basis and the Strategy C flags.
+
+    ``avg_price`` and ``current_price`` are per unit (per share of the option). A price that is
+    not a positive finite number gives NaN P&L and NO emergency flag from it: an unknown price
+    must not read as a 100% loss.
+    """
+    qty = round(quantity)
+    mult = max(1, int(contract.multiplier or 1)) if contract.sec_type != "STK" else 1
+    cost_basis = abs(avg_price * qty * mult)
+    price_ok = math.isfinite(current_price) and current_price > 0
+    if price_ok:
+        unrealized = (current_price - avg_price) * qty * mult
+        pct = unrealized / cost_basis if cost_basis > 0 else 0.0
+    else:
+        unrealized = math.nan
+        pct = math.nan
+    dte = days_to_expiry(contract.expiry, now) if contract.is_option and contract.expiry else None
+    should_close_3_dte = dte is not None and dte <= dte_rule_days
+    should_close_emergency = price_ok and pct <= -emergency_stop_pct
+    key = contract.con_id if contract.con_id else contract.key
+    return Position(
+        position_id=f"{contract.symbol}_{key}",
+        symbol=contract.symbol,
+        quantity=qty,
+        entry_price=avg_price,
+        current_price=current_price,
+        unrealized_pnl=unrealized,
+        unrealized_pnl_pct=pct,
+        days_to_expiry=dte,
+        contract=contract,
+        should_close_3_dte=should_close_3_dte,
+        should_close_emergency=should_close_emergency,
+        closure_trigger=determine_closure_trigger(should_close_3_dte, should_close_emergency),
+        cost_basis=cost_basis,
+        price_source=price_source,
+        opened_on=ny_date(opened_on) if opened_on is not None else None,
+    )
+
+
+class PositionManager:
+    """Open positions with Strategy C closure logic (see the module docstring)."""
+
+    def __init__(
+        self,
+        connection: IBKRConnection,
+        contracts: ContractManager,
+        risk_manager: RiskManager,
+        executor: OrderExecutor,
+        pipeline: MarketDataPipeline,
+        journal: AsyncJournal,
+        mode: ExecutionMode,
+        *,
+        account: str = "",
+        clock: Clock | None = None,
+        dte_rule_days: int = DTE_RULE_DAYS,
+        emergency_stop_pct: float = EMERGENCY_STOP_PCT,
+    ) -> None:
+        self._connection = connection
+        self._contracts = contracts
+        self._risk_manager = risk_manager
+        self._executor = executor
+        self._pipeline = pipeline
+        self._journal = journal
+        self._mode = ExecutionMode(mode)
+        self._account = account
+        self._clock: Clock = clock or SystemClock()
+        self._dte_rule_days = dte_rule_days
+        self._emergency_stop_pct = emergency_stop_pct
+        self._positions_cache: dict[str, Position] = {}
+        self._last_sync: datetime | None = None
+        self._close_attempts: dict[str, int] = {}
+
+    @property
+    def last_sync(self) -> datetime | None:
+        return self._last_sync
+
+    def set_account(self, account: str) -> None:
+        self._account = account
+
+    def clear_cache(self) -> None:
+        """Forget cached positions (on disconnect)."""
+        self._positions_cache.clear()
+        self._last_sync = None
+
+    def cached(self) -> list[Position]:
+        return list(self._positions_cache.values())
+
+    # ------------------------------------------------------------------ reading
+
+    async def get_all(self, timeout: float = 10.0) -> list[Position]:
+        """Every open position with P&L, days to expiry and the Strategy C flags.
+
+        On a timeout the cached positions are returned if there are any (logged); otherwise the
+        timeout error is raised.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                if self._mode is ExecutionMode.DRY_RUN:
+                    positions = await self._from_simulated_book(timeout)
+                else:
+                    positions = await self._from_portfolio(timeout)
+        except TimeoutError:
+            _log.error("position_fetch_timeout", timeout=timeout)
+            if self._positions_cache:
+                _log.warning("returning_cached_positions", count=len(self._positions_cache))
+                return list(self._positions_cache.values())
+            raise
+        self._positions_cache = {p.position_id: p for p in positions}
+        self._last_sync = self._clock.now()
+        await self._risk_manager.sync_positions(positions)
+        return positions
+
+    async def _from_portfolio(self, timeout: float) -> list[Position]:
+        items = await self._connection.get_portfolio(timeout)
+        now = self._clock.now()
+        rows = [
+            item
+            for item in items
+            if round(item.quantity) != 0 and (not self._account or item.account == self._account)
+        ]
+        prices = await asyncio.gather(
+            *(self._mark(item.contract, item.market_price, timeout) for item in rows)
+        )
+        positions: list[Position] = []
+        for item, (price, source) in zip(rows, prices, strict=True):
+            mult = max(1, int(item.contract.multiplier or 1)) if item.contract.is_option else 1
+            avg_per_unit = item.avg_cost / mult  # IB: per contract for options
+            positions.append(
+                build_position(
+                    item.contract,
+                    item.quantity,
+                    avg_per_unit,
+                    price,
+                    now,
+                    price_source=source,
+                    dte_rule_days=self._dte_rule_days,
+                    emergency_stop_pct=self._emergency_stop_pct,
+                )
+            )
+        return positions
+
+    async def _from_simulated_book(self, timeout: float) -> list[Position]:
+        book = await self._journal.call(self._journal.journal.simulated_positions)
+        now = self._clock.now()
+        marks = await asyncio.gather(
+            *(self._mark(row.contract, math.nan, timeout) for row in book if row.quantity)
+        )
+        positions: list[Position] = []
+        for row, (price, source) in zip((r for r in book if r.quantity), marks, strict=True):
+            positions.append(
+                build_position(
+                    row.contract,
+                    row.quantity,
+                    row.avg_price,
+                    price,
+                    now,
+                    price_source=source,
+                    opened_on=row.opened_at,
+                    dte_rule_days=self._dte_rule_days,
+                    emergency_stop_pct=self._emergency_stop_pct,
+                )
+            )
+        return positions
+
+    async def _mark(
+        self, contract: ContractSpec, ib_mark: float, timeout: float
+    ) -> tuple[float, str]:
+        """IB's portfolio mark when usable, else the mid (or last) of a fresh snapshot."""
+        if math.isfinite(ib_mark) and ib_mark > 0:
+            return ib_mark, "portfolio"
+        return await self._get_current_price(contract, timeout)
+
+    async def _get_current_price(self, contract: ContractSpec, timeout: float) -> tuple[float, str]:
+        """A real price for P&L (never the handoff's 0.0 placeholder); NaN if none exists."""
+        try:
+            spec = contract
+            if not spec.con_id:
+                spec = await self._qualify(contract, timeout)
+            quote, _quality = await self._pipeline.fetch_quote(spec, timeout, server_check=False)
+        except (BrokerError, TimeoutError) as exc:
+            _log.warning("position_price_unavailable", contract=contract.key, error=str(exc))
+            return math.nan, "unavailable"
+        for value in (quote.mid, quote.last, quote.close):
+            if value is not None and math.isfinite(value) and value > 0:
+                return float(value), "snapshot"
+        return math.nan, "unavailable"
+
+    async def _qualify(self, contract: ContractSpec, timeout: float) -> ContractSpec:
+        contracts = self._contracts
+        if contract.sec_type == "STK":
+            return await contracts.qualify_stock(contract.symbol, timeout)
+        return await contracts.qualify_option_contract(
+            contract.symbol, contract.expiry, contract.strike, contract.right, timeout
+        )
+
+    async def check_strategy_c_closures(self, timeout: float = 10.0) -> list[Position]:
+        """Positions that trigger a Strategy C rule (called every cycle by the orchestrator)."""
+        positions = await self.get_all(timeout)
+        return [p for p in positions if p.closure_trigger is not None]
+
+    # ------------------------------------------------------------------ closing
+
+    async def close(self, position_id: str, reason: str, timeout: float = 30.0) -> OrderResult:
+        """Close one position through the RiskManager's closing rules; journaled with reason.
+
+        Raises PositionNotFoundError for an id that is not open, GatewayError for an unknown
+        reason. Every other failure is an OrderResult (FAILED, TIMEOUT, ...).
+        """
+        started = time.monotonic()
+        try:
+            closure = ClosureReason(reason)
+        except ValueError:
+            raise GatewayError(
+                f"unknown closure reason {reason!r}; one of "
+                + ", ".join(r.value for r in ClosureReason)
+            ) from None
+        position = self._positions_cache.get(position_id)
+        if position is None:
+            await self.get_all(timeout)
+            position = self._positions_cache.get(position_id)
+        if position is None or position.quantity == 0:
+            raise PositionNotFoundError(f"Position not found: {position_id}")
+        remaining = max(timeout - (time.monotonic() - started), 0.001)
+        return await self._close(position, closure, remaining)
+
+    async def _close(
+        self, position: Position, closure: ClosureReason, timeout: float
+    ) -> OrderResult:
+        started = time.monotonic()
+        _log.info(
+            "closing_position",
+            position_id=position.position_id,
+            symbol=position.symbol,
+            quantity=position.quantity,
+            reason=closure.value,
+            unrealized_pnl=position.unrealized_pnl,
+        )
+        result: OrderResult | None = None
+        for _ in range(10):  # a final failed attempt of the same close may be retried
+            attempt = self._close_attempts.get(position.position_id, 0)
+            request = self._closing_request(position, closure, attempt)
+            remaining = max(timeout - (time.monotonic() - started), 0.001)
+            result = await self._executor.execute_request(
+                request, remaining, contract=position.contract
+            )
+            if result.duplicate and result.status in _FINAL_FAILURES:
+                self._close_attempts[position.position_id] = attempt + 1
+                continue
+            break
+        assert result is not None
+        if result.status in _FINAL_FAILURES:
+            self._close_attempts[position.position_id] = (
+                self._close_attempts.get(position.position_id, 0) + 1
+            )
+        filled = result.fill_quantity or 0
+        if result.status in (OrderStatus.FILLED, OrderStatus.SIMULATED, OrderStatus.PARTIAL) and (
+            filled > 0
+        ):
+            await self._journal.record_closure(
+                closure,
+                symbol=position.symbol,
+                contract_key=position.contract.key,
+                quantity=filled,
+                client_order_id=result.order_id,
+                detail={
+                    "position_id": position.position_id,
+                    "status": result.status.value,
+                    "fill_price": result.fill_price,
+                    "unrealized_pnl_pct": position.unrealized_pnl_pct,
+                    "days_to_expiry": position.days_to_expiry,
+                },
+            )
+            if filled >= abs(position.quantity):
+                self._positions_cache.pop(position.position_id, None)
+                self._close_attempts.pop(position.position_id, None)
+            else:
+                left = (
+                    position.quantity - filled
+                    if position.quantity > 0
+                    else position.quantity + filled
+                )
+                self._positions_cache[position.position_id] = replace(position, quantity=left)
+        elif not result.duplicate:
+            await self._journal.record_event(
+                "close_not_done",
+                {
+                    "position_id": position.position_id,
+                    "reason": closure.value,
+                    "status": result.status.value,
+                    "detail": result.rejection_reason,
+                    "client_order_id": result.order_id,
+                },
+            )
+        _log.info(
+            "close_result",
+            position_id=position.position_id,
+            reason=closure.value,
+            status=result.status.value,
+            fill_price=result.fill_price,
+        )
+        return replace(result, closure_reason=closure.value)
+
+    def _closing_request(
+        self, position: Position, closure: ClosureReason, attempt: int
+    ) -> TradeRequest:
+        contract = position.contract
+        day = ny_date(self._clock.now()).isoformat()
+        signal_id = (
+            f"close:{position.position_id}:{closure.value}:{position.quantity}:{day}:{attempt}"
+        )
+        return TradeRequest(
+            symbol=contract.symbol,
+            action="SELL" if position.quantity > 0 else "BUY",
+            quantity=abs(position.quantity),
+            order_type="MKT",  # closures are market orders (handoff 3.4)
+            limit_price=None,
+            strategy_id="position_manager",
+            strategy_name="Strategy C closure",
+            risk_per_trade=0.0,
+            take_profit_pct=0.0,
+            stop_loss_pct=0.0,
+            expiry=contract.expiry,
+            strike=contract.strike,
+            right=contract.right,
+            operator_id=self._executor.operator_id,
+            is_closing=True,
+            signal_id=signal_id,
+            multiplier=contract.multiplier,
+            closure_reason=closure.value,
+            sec_type=contract.sec_type,
+        )
+
+    async def close_all(self, reason: str, timeout: float = 60.0) -> list[OrderResult]:
+        """Close every open position concurrently under one deadline; every result reported."""
+        started = time.monotonic()
+        try:
+            closure = ClosureReason(reason)
+        except ValueError:
+            raise GatewayError(f"unknown closure reason {reason!r}") from None
+        try:
+            positions = await self.get_all(min(timeout / 3, 10.0))
+        except (BrokerError, TimeoutError) as exc:
+            _log.error("close_all_refresh_failed", error=str(exc))
+            positions = list(self._positions_cache.values())
+        positions = [p for p in positions if p.quantity != 0]
+        _log.warning("EMERGENCY_LIQUIDATION", reason=closure.value, position_count=len(positions))
+        remaining = max(timeout - (time.monotonic() - started), 0.001)
+        outcomes = await asyncio.gather(
+            *(self._close_bounded(p, closure, remaining) for p in positions),
+            return_exceptions=True,
+        )
+        results: list[OrderResult] = []
+        for position, outcome in zip(positions, outcomes, strict=True):
+            if isinstance(outcome, OrderResult):
+                results.append(outcome)
+                continue
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            _log.error("close_failed", position_id=position.position_id, error=repr(outcome))
+            results.append(
+                OrderResult(
+                    order_id=f"CLOSE_{position.position_id}",
+                    status=OrderStatus.FAILED,
+                    timestamp=self._clock.now(),
+                    rejection_reason=f"{type(outcome).__name__}: {outcome}",
+                    execution_mode=self._mode,
+                    symbol=position.symbol,
+                    contract_key=position.contract.key,
+                    closure_reason=closure.value,
+                )
+            )
+        return results
+
+    async def _close_bounded(
+        self, position: Position, closure: ClosureReason, timeout: float
+    ) -> OrderResult:
+        async with asyncio.timeout(timeout + 6.0):  # the executor's own cancel grace is 5 s
+            return await self._close(position, closure, timeout)
+
+    def positions_by_trigger(self, positions: Sequence[Position]) -> dict[str, list[Position]]:
+        grouped: dict[str, list[Position]] = {}
+        for p in positions:
+            if p.closure_trigger:
+                grouped.setdefault(p.closure_trigger, []).append(p)
+        return grouped
