@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import typer
 
 from ibkr_trader.journal import commands as journal_commands
