@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from ib_async import IB, LimitOrder, MarketOrder, Option, Stock
 
 from ibkr_trader.sim import SimConfig, SimulatedGateway
@@ -44,7 +45,9 @@ async def test_acceptance_script_runs_without_one_ib_async_error(
         [position] = ib.positions()
         assert position.contract.conId == call.conId
         assert position.position == 1
-        assert position.avgCost == trade.orderStatus.avgFillPrice * 100 + 1.0  # commission in
+        assert position.avgCost == pytest.approx(
+            trade.orderStatus.avgFillPrice * 100 + 1.0
+        )  # commission in
         assert gateway.standing_subscriptions() == 0
     iblog.assert_clean()
 
