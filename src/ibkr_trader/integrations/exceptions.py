@@ -32,6 +32,10 @@ class PaperInterlockError(GatewayError):
     """PAPER mode against something that is not a paper account (or a live port)."""
 
 
+class GatewayConnectTimeoutError(GatewayConnectionError, BrokerTimeoutError):
+    """No session within the connect timeout: a connection error and a ``TimeoutError``."""
+
+
 class PositionNotFoundError(GatewayError):
     """``close_position`` for a position id that is not open."""
 
@@ -42,6 +46,7 @@ __all__ = [
     "BrokerTimeoutError",
     "ContractQualificationError",
     "GatewayAuthenticationError",
+    "GatewayConnectTimeoutError",
     "GatewayConnectionError",
     "GatewayDisconnectedError",
     "GatewayError",

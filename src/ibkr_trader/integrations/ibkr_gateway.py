@@ -44,7 +44,7 @@ from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.broker.market_data import Bar, MarketDataProvider
 from ibkr_trader.clock import Clock, SystemClock
 from ibkr_trader.integrations.exceptions import (
-    GatewayConnectionError,
+    GatewayConnectTimeoutError,
     GatewayError,
     GatewayNotConnectedError,
     PaperInterlockError,
@@ -290,7 +290,9 @@ class IBKRGateway:
         except TimeoutError as exc:
             _log.error("gateway_connection_timeout", timeout=timeout)
             await self._connection.disconnect()
-            raise GatewayConnectionError(f"Connection timeout after {timeout:g}s: {exc}") from exc
+            raise GatewayConnectTimeoutError(
+                f"Connection timeout after {timeout:g}s: {exc}"
+            ) from exc
         if not health.market_data_available:
             await self._connection.disconnect()
             raise GatewayError("Gateway connected but market data unavailable")

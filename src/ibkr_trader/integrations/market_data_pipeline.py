@@ -119,19 +119,20 @@ class MarketDataPipeline:
         async def bars() -> Sequence[Bar]:
             return await self._bars(symbol, deadline)
 
-        async with asyncio.timeout(timeout):
-            try:
+        try:
+            async with asyncio.timeout(timeout):
                 quote, bar_list, server_now = await asyncio.gather(
                     self._provider.get_quote(symbol, timeout=timeout, snapshot=True),
                     bars(),
                     self._server_clock.server_time(timeout),
                 )
-            except TimeoutError as exc:
-                if isinstance(exc, BrokerTimeoutError):
-                    raise
-                raise BrokerTimeoutError(
-                    f"market data for {symbol} not complete within {timeout:g}s"
-                ) from None
+        except TimeoutError as exc:
+            # the outer deadline raises a bare TimeoutError: always the broker's typed one
+            if isinstance(exc, BrokerTimeoutError):
+                raise
+            raise BrokerTimeoutError(
+                f"market data for {symbol} not complete within {timeout:g}s"
+            ) from None
         indicators = compute_indicators(bar_list)
         quality = assess_quality(quote, indicators, server_now, self._staleness_threshold)
         data = MarketData.from_parts(symbol, quote, indicators, quality, con_id=quote.con_id)
@@ -149,13 +150,19 @@ class MarketDataPipeline:
         self, contract: str | ContractSpec, timeout: float = 30.0, server_check: bool = True
     ) -> tuple[Quote, DataQuality | None]:
         """A fresh snapshot of one instrument (an option, say) and, if asked, its staleness."""
-        async with asyncio.timeout(timeout):
-            if not server_check:
-                return await self._provider.get_quote(contract, timeout, snapshot=True), None
-            quote, server_now = await asyncio.gather(
-                self._provider.get_quote(contract, timeout, snapshot=True),
-                self._server_clock.server_time(timeout),
-            )
+        try:
+            async with asyncio.timeout(timeout):
+                if not server_check:
+                    return await self._provider.get_quote(contract, timeout, snapshot=True), None
+                quote, server_now = await asyncio.gather(
+                    self._provider.get_quote(contract, timeout, snapshot=True),
+                    self._server_clock.server_time(timeout),
+                )
+        except TimeoutError as exc:
+            if isinstance(exc, BrokerTimeoutError):
+                raise
+            name = contract.key if isinstance(contract, ContractSpec) else contract
+            raise BrokerTimeoutError(f"quote for {name} not complete within {timeout:g}s") from None
         nan_indicators = IndicatorSet(*(float("nan"),) * 7)
         quality = assess_quality(quote, nan_indicators, server_now, self._staleness_threshold)
         return quote, quality

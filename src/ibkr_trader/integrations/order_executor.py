@@ -420,7 +420,7 @@ class OrderExecutor:
             return await self._failed_before_risk(
                 request, f"Contract qualification failed: {exc}", exc
             )
-        except BrokerTimeoutError as exc:
+        except TimeoutError as exc:  # the broker's typed timeout, or a bare deadline
             return await self._failed_before_risk(
                 request, f"Execution timeout after {timeout:g}s ({exc})", exc, OrderStatus.TIMEOUT
             )

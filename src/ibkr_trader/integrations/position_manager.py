@@ -27,7 +27,7 @@ from datetime import datetime
 
 from ibkr_trader.broker.connection import IBKRConnection
 from ibkr_trader.broker.contracts import ContractManager
-from ibkr_trader.broker.exceptions import BrokerError
+from ibkr_trader.broker.exceptions import BrokerError, BrokerTimeoutError
 from ibkr_trader.clock import Clock, SystemClock, days_to_expiry, ny_date
 from ibkr_trader.integrations.exceptions import GatewayError, PositionNotFoundError
 from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
@@ -177,12 +177,14 @@ class PositionManager:
                     positions = await self._from_simulated_book(timeout)
                 else:
                     positions = await self._from_portfolio(timeout)
-        except TimeoutError:
+        except TimeoutError as exc:
             _log.error("position_fetch_timeout", timeout=timeout)
             if self._positions_cache:
                 _log.warning("returning_cached_positions", count=len(self._positions_cache))
                 return list(self._positions_cache.values())
-            raise
+            if isinstance(exc, BrokerTimeoutError):
+                raise
+            raise BrokerTimeoutError(f"positions not fetched within {timeout:g}s") from None
         self._positions_cache = {p.position_id: p for p in positions}
         self._last_sync = self._clock.now()
         await self._risk_manager.sync_positions(positions)
