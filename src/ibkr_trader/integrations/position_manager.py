@@ -295,7 +295,9 @@ class PositionManager:
                 + ", ".join(r.value for r in ClosureReason)
             ) from None
         position = self._positions_cache.get(position_id)
-        if position is None:
+        if position is None or self._close_attempts.get(position_id):
+            # after a failed close the RiskManager still reserves its quantity until the next
+            # sync: the broker's positions are the truth for a retry (get_all syncs them)
             await self.get_all(timeout)
             position = self._positions_cache.get(position_id)
         if position is None or position.quantity == 0:
