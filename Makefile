@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 env: $(VENV)/.synced
 
 run: env
-	IBKR_TRADER_HOME=$${IBKR_TRADER_HOME:-$(CURDIR)/var} IBKR_TRADER_KILL_SWITCH=$${IBKR_TRADER_KILL_SWITCH:-$(CURDIR)/var/HALT} $(RUN) ibkr-trader demo
+	IBKR_TRADER_HOME=$${IBKR_TRADER_HOME:-$(CURDIR)/var} IBKR_TRADER_KILL_SWITCH=$${IBKR_TRADER_KILL_SWITCH:-$(CURDIR)/var/HALT} IBKR_TRADER__PATHS__GAMEPLAN=$${IBKR_TRADER__PATHS__GAMEPLAN:-$(CURDIR)/examples/gameplan.toml} $(RUN) ibkr-trader run --mode dry_run --once
 
 lint: env
 	$(RUN) ruff check src tests bench

@@ -1,19 +1,44 @@
-"""Command line: ``ibkr-trader``. Thin: commands parse, wire and delegate."""
+"""Command line: ``ibkr-trader``. Thin: commands parse, wire and delegate.
+
+One exit-code policy for every command (:mod:`ibkr_trader.commands.errors`): 0 ok, 1 an
+operational failure or refusal, 2 a usage or configuration error, 130 interrupted.
+Logging (structlog) is configured first and always writes to stderr, so ``--json`` output on
+stdout stays machine-readable.
+"""
 
 from __future__ import annotations
 
+import os
+from typing import Annotated
+
 import typer
 
+from ibkr_trader import commands as app_commands
 from ibkr_trader.journal import commands as journal_commands
+from ibkr_trader.logging import configure_logging
 from ibkr_trader.risk import commands as risk_commands
 from ibkr_trader.sim import commands as sim_commands
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="ibkr-trader command line")
+app = typer.Typer(
+    cls=app_commands.PolicyGroup,
+    no_args_is_help=True,
+    add_completion=False,
+    help="ibkr-trader command line",
+    pretty_exceptions_show_locals=False,
+)
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    log_level: Annotated[
+        str,
+        typer.Option(
+            "--log-level", help="Log level (logs go to stderr).", envvar="IBKR_TRADER_LOG"
+        ),
+    ] = "WARNING",
+) -> None:
     """ibkr-trader: the layer between an options-trading bot and Interactive Brokers."""
+    configure_logging(log_level)
 
 
 @app.command()
@@ -37,6 +62,7 @@ def demo(ctx: typer.Context) -> None:
     raise typer.Exit(demo_main(list(ctx.args)))
 
 
+app_commands.register(app)
 sim_commands.register(app)
 journal_commands.register(app)
 risk_commands.register(app)
@@ -44,6 +70,7 @@ risk_commands.register(app)
 
 def main() -> None:
     """Console-script entry point."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     app(prog_name="ibkr-trader")
 
 

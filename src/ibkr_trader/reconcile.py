@@ -1,0 +1,438 @@
+"""Reconciliation: the journal and the gateway agree before any new order.
+
+Run at start-up and after every reconnect (the orchestrator does it before its next order).
+While it runs the trading state is RECONCILING (no order passes the RiskManager).
+
+1. The gateway's open orders, today's executions and completed orders are fetched.
+2. Each is matched to the journal by ``orderRef`` (our client order id) and, failing that, by
+   IB's ``permId``.
+3. Every execution of one of our orders is recorded (``record_fill`` ignores an exec id it
+   already has) and a new one is fed to ``RiskManager.on_fill`` (day-trade bookkeeping).
+   A closing order that filled while we were away also gets its closure recorded with the
+   intent's reason.
+4. Every unresolved journal intent is settled from what the gateway says: still working
+   (status recorded, left alone), done (final status and result recorded), or **unknown to
+   the gateway**: it never arrived (the socket dropped, the process died before sending), so
+   it is marked final as ``Lost`` with the reason — it is never resent blindly. In DRY_RUN
+   nothing is ever sent: an unresolved intent is one the process did not finish simulating.
+5. A broker order whose orderRef and permId the journal does not know (someone else's, or a
+   manual one) is reported, and in PAPER mode HALTS trading (``risk.halt``) until the
+   operator has looked and runs ``ibkr-trader resume``.
+
+The result is a frozen :class:`ReconciliationReport` (also journaled as an event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ibkr_trader.broker.connection import ExecutionInfo, OrderInfo
+from ibkr_trader.broker.exceptions import BrokerError
+from ibkr_trader.clock import Clock
+from ibkr_trader.journal import AsyncJournal, JournalError, OrderRow
+from ibkr_trader.logging import get_logger
+from ibkr_trader.models import ClosureReason, ExecutionMode, OrderStatus, TradingState
+from ibkr_trader.risk import RiskManager
+
+__all__ = [
+    "BrokerOrders",
+    "Reconciler",
+    "ReconciliationReport",
+    "ResolvedIntent",
+    "UnknownBrokerOrder",
+]
+
+_log = get_logger("ibkr_trader.reconcile")
+
+LOST_STATUS = "Lost"
+_WORKING = frozenset({"pendingsubmit", "presubmitted", "submitted", "pendingcancel", "apipending"})
+
+
+class BrokerOrders(Protocol):
+    """What reconciliation reads from the gateway (``IBKRConnection`` satisfies it)."""
+
+    async def get_open_orders(self, timeout: float | None = None) -> list[OrderInfo]: ...
+
+    async def get_completed_orders(self, timeout: float | None = None) -> list[OrderInfo]: ...
+
+    async def get_executions(self, timeout: float | None = None) -> list[ExecutionInfo]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedIntent:
+    """What reconciliation decided about one journal intent."""
+
+    client_order_id: str
+    outcome: str  # working | filled | partial | cancelled | failed | lost
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownBrokerOrder:
+    """A broker order the journal has no intent for."""
+
+    order_id: int
+    perm_id: int
+    order_ref: str
+    symbol: str
+    action: str
+    quantity: float
+    status: str
+
+    def describe(self) -> str:
+        ref = self.order_ref or "<no orderRef>"
+        return (
+            f"{self.action} {self.quantity:g} {self.symbol} (order {self.order_id}, "
+            f"permId {self.perm_id}, orderRef {ref}, {self.status})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationReport:
+    """What one reconciliation found and did."""
+
+    trigger: str
+    started_at: datetime
+    finished_at: datetime
+    open_orders: int = 0
+    completed_orders: int = 0
+    executions: int = 0
+    matched: tuple[str, ...] = ()
+    resolved: tuple[ResolvedIntent, ...] = ()
+    fills_recorded: tuple[str, ...] = ()
+    unknown_orders: tuple[UnknownBrokerOrder, ...] = ()
+    halted: bool = False
+    error: str | None = None
+    trading_state: str = ""
+    seconds: float = 0.0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """True when the journal and the gateway agree and nothing unknown was found."""
+        return self.error is None and not self.unknown_orders
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"reconciliation ({self.trigger}) failed: {self.error}"
+        parts = [
+            f"{self.open_orders} open / {self.completed_orders} completed orders, "
+            f"{self.executions} executions",
+            f"{len(self.resolved)} intents settled",
+            f"{len(self.fills_recorded)} fills recorded",
+        ]
+        if self.unknown_orders:
+            parts.append(f"{len(self.unknown_orders)} UNKNOWN broker orders")
+        if self.halted:
+            parts.append("trading HALTED")
+        return f"reconciliation ({self.trigger}): " + ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "trigger": self.trigger,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "open_orders": self.open_orders,
+            "completed_orders": self.completed_orders,
+            "executions": self.executions,
+            "matched": list(self.matched),
+            "resolved": [
+                {"client_order_id": r.client_order_id, "outcome": r.outcome, "reason": r.reason}
+                for r in self.resolved
+            ],
+            "fills_recorded": list(self.fills_recorded),
+            "unknown_orders": [u.describe() for u in self.unknown_orders],
+            "halted": self.halted,
+            "error": self.error,
+            "trading_state": self.trading_state,
+            "seconds": round(self.seconds, 3),
+            "notes": list(self.notes),
+        }
+
+
+def _final_outcome(status: str, filled: float, quantity: float) -> tuple[str, OrderStatus]:
+    s = status.strip().lower()
+    if s == "filled" and filled + 1e-9 >= quantity:
+        return "filled", OrderStatus.FILLED
+    if filled > 0:
+        return "partial", OrderStatus.PARTIAL
+    if s == "inactive":
+        return "failed", OrderStatus.FAILED
+    return "cancelled", OrderStatus.CANCELLED
+
+
+class Reconciler:
+    """Matches the gateway's orders and executions against the journal (module docstring)."""
+
+    def __init__(
+        self,
+        broker: BrokerOrders,
+        journal: AsyncJournal,
+        risk: RiskManager,
+        mode: ExecutionMode,
+        clock: Clock,
+    ) -> None:
+        self._broker = broker
+        self._journal = journal
+        self._risk = risk
+        self._mode = ExecutionMode(mode)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    async def reconcile(
+        self, trigger: str = "start-up", timeout: float = 30.0
+    ) -> ReconciliationReport:
+        """One reconciliation (serialised: a second caller waits for the first)."""
+        async with self._lock:
+            return await self._reconcile(trigger, timeout)
+
+    async def _reconcile(self, trigger: str, timeout: float) -> ReconciliationReport:
+        started = self._clock.now()
+        t0 = time.monotonic()
+        self._risk.begin_reconciliation(f"reconciliation ({trigger})")
+        try:
+            report = await self._run(trigger, started, t0, timeout)
+        except (BrokerError, TimeoutError, JournalError) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            _log.error("reconciliation_failed", trigger=trigger, error=error)
+            self._risk.end_reconciliation(
+                f"reconciliation ({trigger}) failed: {error}; no entries until it succeeds"
+            )
+            report = ReconciliationReport(
+                trigger=trigger,
+                started_at=started,
+                finished_at=self._clock.now(),
+                error=error,
+                trading_state=self._risk.trading_state.value,
+                seconds=time.monotonic() - t0,
+            )
+        except BaseException:
+            self._risk.end_reconciliation(f"reconciliation ({trigger}) interrupted")
+            raise
+        await self._record(report)
+        return report
+
+    async def _record(self, report: ReconciliationReport) -> None:
+        try:
+            await self._journal.record_event("reconciliation", report.to_dict())
+        except JournalError as exc:  # pragma: no cover - the report is still returned
+            _log.error("reconciliation_not_journaled", error=str(exc))
+
+    async def _run(
+        self, trigger: str, started: datetime, t0: float, timeout: float
+    ) -> ReconciliationReport:
+        deadline = t0 + timeout
+
+        def remaining() -> float:
+            return max(deadline - time.monotonic(), 0.001)
+
+        open_orders, completed, executions = await asyncio.gather(
+            self._broker.get_open_orders(remaining()),
+            self._broker.get_completed_orders(remaining()),
+            self._broker.get_executions(remaining()),
+        )
+        journal = self._journal.journal
+        unresolved: list[OrderRow] = await self._journal.call(journal.unresolved_intents)
+
+        known: dict[str, OrderRow | None] = {}
+
+        async def lookup(order_ref: str, perm_id: int) -> OrderRow | None:
+            key = f"{order_ref}|{perm_id}"
+            if key in known:
+                return known[key]
+            row: OrderRow | None = None
+            if order_ref:
+                row = await self._journal.call(journal.find_order, order_ref)
+            if row is None and perm_id:
+                row = await self._journal.call(journal.intent_by_perm_id, perm_id)
+            known[key] = row
+            return row
+
+        matched: list[str] = []
+        unknown: dict[int, UnknownBrokerOrder] = {}
+        by_coid: dict[str, OrderInfo] = {}
+        # completed first, open last: an order in both lists is still working
+        for info in [*completed, *open_orders]:
+            row = await lookup(info.order_ref, info.perm_id)
+            if row is None:
+                unknown[info.perm_id or -info.order_id] = UnknownBrokerOrder(
+                    order_id=info.order_id,
+                    perm_id=info.perm_id,
+                    order_ref=info.order_ref,
+                    symbol=info.contract.symbol,
+                    action=info.action,
+                    quantity=info.quantity,
+                    status=info.status,
+                )
+                continue
+            coid = row.intent.client_order_id
+            by_coid[coid] = info
+            if coid not in matched:
+                matched.append(coid)
+            if info.perm_id and row.state.perm_id != info.perm_id:
+                await self._journal.attach_broker_ids(coid, info.order_id or None, info.perm_id)
+
+        fills = await self._record_executions(executions, lookup, unknown)
+
+        resolved: list[ResolvedIntent] = []
+        for row in unresolved:
+            coid = row.intent.client_order_id
+            found = by_coid.get(coid)
+            if found is None and row.state.perm_id:
+                found = next((o for o in by_coid.values() if o.perm_id == row.state.perm_id), None)
+            resolved.append(await self._settle(row, found, trigger))
+
+        halted = False
+        unknown_list = tuple(unknown.values())
+        if unknown_list:
+            described = "; ".join(u.describe() for u in unknown_list[:5])
+            await self._journal.record_event(
+                "reconciliation_unknown_orders",
+                {"count": len(unknown_list), "orders": [u.describe() for u in unknown_list]},
+            )
+            _log.error("unknown_broker_orders", count=len(unknown_list), orders=described)
+            if self._mode is ExecutionMode.PAPER:
+                self._risk.halt(
+                    f"reconciliation: {len(unknown_list)} broker order(s) unknown to the "
+                    f"journal ({described}); look at them, then `ibkr-trader resume`"
+                )
+                halted = True
+        self._risk.end_reconciliation(f"reconciliation ({trigger}) finished")
+        return ReconciliationReport(
+            trigger=trigger,
+            started_at=started,
+            finished_at=self._clock.now(),
+            open_orders=len(open_orders),
+            completed_orders=len(completed),
+            executions=len(executions),
+            matched=tuple(matched),
+            resolved=tuple(resolved),
+            fills_recorded=tuple(fills),
+            unknown_orders=unknown_list,
+            halted=halted or self._risk.trading_state is TradingState.HALTED,
+            trading_state=self._risk.trading_state.value,
+            seconds=time.monotonic() - t0,
+        )
+
+    async def _record_executions(
+        self,
+        executions: Iterable[ExecutionInfo],
+        lookup: Any,
+        unknown: dict[int, UnknownBrokerOrder],
+    ) -> list[str]:
+        recorded: list[str] = []
+        for ex in executions:
+            row: OrderRow | None = await lookup(ex.order_ref, ex.perm_id)
+            if row is None:
+                key = ex.perm_id or -ex.order_id
+                if key not in unknown:
+                    unknown[key] = UnknownBrokerOrder(
+                        order_id=ex.order_id,
+                        perm_id=ex.perm_id,
+                        order_ref=ex.order_ref,
+                        symbol=ex.contract.symbol,
+                        action="BUY" if ex.side.upper() in ("BOT", "BUY") else "SELL",
+                        quantity=ex.shares,
+                        status="executed",
+                    )
+                continue
+            if not (math.isfinite(ex.shares) and ex.shares > 0 and math.isfinite(ex.price)):
+                continue
+            intent = row.intent
+            result = await self._journal.record_fill(
+                ex.exec_id,
+                client_order_id=intent.client_order_id,
+                symbol=intent.symbol,
+                contract_key=intent.contract_key,
+                side=ex.side,
+                quantity=ex.shares,
+                price=ex.price,
+                at=ex.time,
+                broker_order_id=ex.order_id or None,
+                perm_id=ex.perm_id or None,
+            )
+            if ex.commission is not None and math.isfinite(ex.commission):
+                await self._journal.record_commission(ex.exec_id, ex.commission)
+            if result.duplicate:
+                continue
+            recorded.append(ex.exec_id)
+            signed = int(ex.shares) if ex.side.upper() in ("BOT", "BUY") else -int(ex.shares)
+            self._risk.on_fill(intent.contract_key, intent.symbol, signed, ex.time)
+            _log.warning(
+                "fill_recorded_by_reconciliation",
+                client_order_id=intent.client_order_id,
+                exec_id=ex.exec_id,
+                quantity=signed,
+                price=ex.price,
+            )
+        return recorded
+
+    async def _settle(self, row: OrderRow, info: OrderInfo | None, trigger: str) -> ResolvedIntent:
+        intent = row.intent
+        coid = intent.client_order_id
+        if info is None:
+            if self._mode is ExecutionMode.DRY_RUN:
+                reason = (
+                    f"dry-run intent without a simulated fill (found by reconciliation, "
+                    f"{trigger}); the process stopped before finishing it; not resent"
+                )
+            else:
+                reason = (
+                    f"sent but unknown to the gateway (reconciliation, {trigger}): it never "
+                    "arrived; marked lost, not resent"
+                )
+            await self._journal.record_status(
+                coid, LOST_STATUS, row.state.filled, 0, None, detail={"reason": reason}
+            )
+            await self._journal.record_result(
+                coid,
+                OrderStatus.FAILED,
+                fill_quantity=row.state.filled or 0,
+                rejection_reason=reason,
+                detail={"reconciliation": trigger},
+            )
+            _log.warning("intent_lost", client_order_id=coid, reason=reason)
+            return ResolvedIntent(coid, "lost", reason)
+
+        avg = info.avg_fill_price if math.isfinite(info.avg_fill_price) else None
+        await self._journal.record_status(
+            coid,
+            info.status,
+            info.filled,
+            info.remaining if math.isfinite(info.remaining) else None,
+            avg if info.filled else None,
+            detail={"reconciliation": trigger},
+        )
+        if info.status.strip().lower() in _WORKING:
+            reason = f"still working at the gateway ({info.status}, filled {info.filled:g})"
+            return ResolvedIntent(coid, "working", reason)
+        outcome, status = _final_outcome(info.status, info.filled, float(intent.quantity))
+        reason = (
+            f"{info.status} at the gateway while we were away: filled {info.filled:g} of "
+            f"{intent.quantity}"
+        )
+        await self._journal.record_result(
+            coid,
+            status,
+            broker_order_id=info.order_id or None,
+            fill_price=avg if info.filled else None,
+            fill_quantity=info.filled,
+            rejection_reason=None if status is OrderStatus.FILLED else reason,
+            detail={"reconciliation": trigger, "perm_id": info.perm_id},
+        )
+        if intent.is_closing and info.filled > 0 and intent.closure_reason:
+            await self._journal.record_closure(
+                ClosureReason(intent.closure_reason),
+                symbol=intent.symbol,
+                contract_key=intent.contract_key,
+                quantity=info.filled,
+                client_order_id=coid,
+                detail={"found_by": f"reconciliation ({trigger})", "status": info.status},
+            )
+        return ResolvedIntent(coid, outcome, reason)

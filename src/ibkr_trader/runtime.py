@@ -1,0 +1,218 @@
+"""Wiring: from an AppConfig to a connected gateway, a risk manager, a journal, an orchestrator.
+
+```python
+async with open_runtime(load_config(path)) as rt:
+    report = await rt.orchestrator.run_cycle()
+```
+
+No ``[gateway] port`` means an in-process simulated gateway on loopback. Its clock replays NYSE
+regular hours: when the market is open now (and has been for more than an hour, so a full hour
+of one-minute bars exists) the simulated time is now; otherwise it starts at 11:30 New York on
+the most recent trading day. The orchestrator, the risk manager and the journal then read the
+simulator's clock, so a dry-run cycle works on a Saturday night exactly as on a Tuesday morning.
+Against a real gateway everything reads the system clock (and the gateway's, for market hours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ibkr_trader.alerts import AlertHook
+from ibkr_trader.clock import Clock, SystemClock, ny_date
+from ibkr_trader.config import AppConfig
+from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
+from ibkr_trader.journal import AsyncJournal, Journal, default_journal_path
+from ibkr_trader.logging import get_logger
+from ibkr_trader.market_hours import MarketHours
+from ibkr_trader.models import ExecutionMode
+from ibkr_trader.orchestrator import TradingOrchestrator, build_strategy
+from ibkr_trader.reconcile import Reconciler
+from ibkr_trader.risk import (
+    LimitLoosenError,
+    RiskConfigError,
+    RiskManager,
+    default_kill_switch_path,
+    load_risk_limits,
+)
+from ibkr_trader.strategies.gameplan import GameplanLoad, load_gameplan
+
+__all__ = ["Runtime", "journal_path_for", "open_runtime", "replay_start"]
+
+_log = get_logger("ibkr_trader.runtime")
+_REPLAY_AFTER_OPEN = timedelta(hours=2)  # 11:30 New York: a full hour of bars behind it
+_MIN_BARS_AFTER_OPEN = timedelta(minutes=65)
+
+
+def replay_start(now: datetime) -> datetime | None:
+    """When the in-process simulator's clock should start: None (now) while the market has
+    been open for over an hour, else 11:30 New York of the most recent trading day."""
+    hours = MarketHours(SystemClock())
+    session = hours.session(now)
+    if session is not None and session.open + _MIN_BARS_AFTER_OPEN <= now < session.close:
+        return None
+    for back in range(0, 15):
+        day = now - timedelta(days=back)
+        s = hours.session(day)
+        if s is not None and s.open + _REPLAY_AFTER_OPEN <= now:
+            return s.open + _REPLAY_AFTER_OPEN
+    return None
+
+
+def journal_path_for(config: AppConfig) -> Path:
+    return config.paths.journal or default_journal_path(config.run.mode)
+
+
+@dataclass
+class Runtime:
+    """Everything a command needs, opened and connected."""
+
+    config: AppConfig
+    mode: ExecutionMode
+    clock: Clock
+    journal: Journal
+    ajournal: AsyncJournal
+    risk: RiskManager
+    gateway: IBKRGateway
+    orchestrator: TradingOrchestrator
+    gameplan: GameplanLoad
+    alerts: AlertHook
+    simulator: Any = None  # the in-process SimulatedGateway, when there is one
+
+    @property
+    def target(self) -> str:
+        where = "in-process simulated gateway" if self.simulator is not None else "gateway"
+        return f"{where} {self.gateway.config.host}:{self.gateway.config.port}"
+
+
+def _gameplan(config: AppConfig, clock: Clock, risk: RiskManager) -> GameplanLoad:
+    loaded = load_gameplan(config.paths.gameplan, today=ny_date(clock.now()))
+    plan = loaded.gameplan
+    if loaded.ok and plan.hard_limits:
+        try:
+            risk.apply_hard_limits(plan.hard_limits)
+        except (LimitLoosenError, RiskConfigError) as exc:
+            from ibkr_trader.strategies.gameplan import DailyGameplan
+
+            message = (
+                f"{loaded.source}: hard limits refused ({exc}); trading strategy C "
+                "(capital preservation: no entries)"
+            )
+            return GameplanLoad(
+                DailyGameplan.fallback(), ok=False, message=message, source=loaded.source
+            )
+    return loaded
+
+
+@contextlib.asynccontextmanager
+async def _simulator(config: AppConfig) -> AsyncIterator[Any]:
+    if config.gateway.port is not None:
+        yield None
+        return
+    from ibkr_trader.sim import SimConfig, SimulatedGateway  # only for the in-process default
+
+    sim_config = SimConfig(
+        host="127.0.0.1",
+        port=0,
+        pacing=False,
+        calendar=True,
+        start=replay_start(datetime.now(UTC)),
+    )
+    async with SimulatedGateway(sim_config) as sim:
+        yield sim
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    config: AppConfig,
+    *,
+    connect: bool = True,
+    alerts: AlertHook | None = None,
+    clock: Clock | None = None,
+) -> AsyncIterator[Runtime]:
+    """Open the journal, build risk + gateway + orchestrator, connect; close all on exit.
+
+    Raises ConfigError / RiskConfigError (configuration), JournalError, and the gateway's
+    connection errors (GatewayConnectionError, PaperInterlockError, ...).
+    """
+    mode = ExecutionMode(config.run.mode)
+    limits = load_risk_limits(section=config.risk)
+    async with _simulator(config) as sim:
+        the_clock: Clock = clock or (sim.clock if sim is not None else SystemClock())
+        journal = await asyncio.to_thread(Journal.open, journal_path_for(config), mode, the_clock)
+        ajournal = AsyncJournal(journal)
+        gateway: IBKRGateway | None = None
+        orchestrator: TradingOrchestrator | None = None
+        try:
+            kill_switch = config.paths.kill_switch or default_kill_switch_path()
+            risk = RiskManager(limits, journal, the_clock, kill_switch_path=kill_switch)
+            host = sim.host if sim is not None else config.gateway.host
+            port = sim.port if sim is not None else int(config.gateway.port or 0)
+            gateway = IBKRGateway(
+                GatewayConfig(
+                    host=host,
+                    port=port,
+                    client_id=config.gateway.client_id,
+                    timeout=config.gateway.timeout,
+                    account=config.gateway.account,
+                ),
+                risk,
+                mode,
+                operator_id=config.run.operator_id,
+                journal=ajournal,
+                clock=the_clock,
+            )
+            gameplan = _gameplan(config, the_clock, risk)
+            hook = alerts or AlertHook(
+                config.alerts.command,
+                config.alerts.timeout,
+                disconnect_minutes=config.alerts.disconnect_minutes,
+            )
+            plan = gameplan.gameplan
+            strategy = build_strategy(plan, the_clock, risk.limits)
+            orchestrator = TradingOrchestrator(
+                gateway,
+                [strategy],
+                risk=risk,
+                clock=the_clock,
+                symbols=plan.symbols if plan.allows_entries else (),
+                watch_symbols=plan.symbols or config.run.symbols,
+                gameplan=gameplan,
+                reconciler=Reconciler(gateway.connection, ajournal, risk, mode, the_clock),
+                alerts=hook,
+                market_hours=MarketHours(the_clock),
+                no_entry_minutes_before_close=config.run.no_entry_minutes_before_close,
+                entry_limit=config.run.entry_limit,
+                timeout=config.gateway.timeout,
+                order_timeout=config.run.order_timeout,
+            )
+            await ajournal.record_event(
+                "gameplan",
+                {"ok": gameplan.ok, "message": gameplan.message, "strategy": plan.strategy},
+            )
+            if connect:
+                await gateway.connect(timeout=config.gateway.timeout)
+            yield Runtime(
+                config=config,
+                mode=mode,
+                clock=the_clock,
+                journal=journal,
+                ajournal=ajournal,
+                risk=risk,
+                gateway=gateway,
+                orchestrator=orchestrator,
+                gameplan=gameplan,
+                alerts=hook,
+                simulator=sim,
+            )
+        finally:
+            if orchestrator is not None:
+                await orchestrator.aclose()
+            if gateway is not None:
+                await gateway.disconnect()
+            await ajournal.aclose()
