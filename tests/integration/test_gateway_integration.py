@@ -74,7 +74,9 @@ def _option(sim: SimulatedGateway, expiry: str, strike: float) -> int:
     return found[0].con_id
 
 
-def _signal(sim: SimulatedGateway, limit: float | None = None, signal_id: str = "") -> TradingSignal:
+def _signal(
+    sim: SimulatedGateway, limit: float | None = None, signal_id: str = ""
+) -> TradingSignal:
     expiry, strike = _expiry(sim), _strike(sim)
     ask = sim.market.quote(_option(sim, expiry, strike)).ask
     return TradingSignal(
@@ -265,3 +267,38 @@ def test_command_line_dry_run_cycle_prints_the_whole_flow(tmp_path: Path) -> Non
     assert "SIMULATED" in out and "CSATSPRIM" in out
     assert "Positions" in out
     assert "journal:" in out and str(tmp_path / "home") in out.replace("\n", "")
+
+
+@pytest.mark.parametrize("mode", ["dry_run", "paper"])
+def test_demo_main_runs_the_cycle_in_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], mode: str
+) -> None:
+    from ibkr_trader import demo
+
+    monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "HALT"))
+    monkeypatch.setenv("COLUMNS", "200")
+    journal = tmp_path / f"demo-{mode}.sqlite3"
+    assert demo.main([f"--mode={mode}", "--symbol=SPY", "--journal", str(journal)]) == 0
+    out = capsys.readouterr().out
+    expected = "SIMULATED" if mode == "dry_run" else "FILLED"
+    assert expected in out and "Positions" in out and "journal:" in out
+    assert journal.exists()
+
+
+def test_demo_main_reports_an_unreachable_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    from ibkr_trader import demo
+
+    monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "HALT"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = demo.main(
+        ["--port", str(port), "--journal", str(tmp_path / "j.sqlite3"), "--timeout", "2"]
+    )
+    assert code == 2
+    assert "error:" in capsys.readouterr().out

@@ -75,7 +75,9 @@ def atm_strike(sim: SimulatedGateway, symbol: str = "SPY") -> float:
 
 
 def option_ask(sim: SimulatedGateway, expiry: str, strike: float, right: str = "C") -> float:
-    found = sim.catalog.find(symbol="SPY", sec_type="OPT", expiry=expiry, strike=strike, right=right)
+    found = sim.catalog.find(
+        symbol="SPY", sec_type="OPT", expiry=expiry, strike=strike, right=right
+    )
     assert len(found) == 1
     return float(sim.market.quote(found[0].con_id).ask)
 

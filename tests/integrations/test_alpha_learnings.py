@@ -139,9 +139,7 @@ async def test_timeout_reaches_positions(paper: Rig) -> None:
 
 async def test_contract_qualification_required(paper: Rig) -> None:
     gw = paper.gateway
-    unqualified = ContractSpec(
-        symbol="SPY", expiry=pick_expiry(paper.sim), strike=600.0, right="C"
-    )
+    unqualified = ContractSpec(symbol="SPY", expiry=pick_expiry(paper.sim), strike=600.0, right="C")
     order = OrderSpec(
         action="BUY",
         quantity=1,

@@ -4,13 +4,16 @@ basis (signs right for shorts), the Strategy C flags, and closes through the Ris
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
 from ibkr_trader.clock import ny_date
-from ibkr_trader.integrations.exceptions import BrokerTimeoutError, GatewayError
-from ibkr_trader.integrations.exceptions import PositionNotFoundError
+from ibkr_trader.integrations.exceptions import (
+    BrokerTimeoutError,
+    GatewayError,
+    PositionNotFoundError,
+)
 from ibkr_trader.integrations.position_manager import build_position, determine_closure_trigger
 from ibkr_trader.models import ContractSpec, ExecutionMode, OrderStatus, Position
 from ibkr_trader.sim import SimConfig, SimulatedGateway
@@ -84,7 +87,9 @@ def test_dte_counts_new_york_dates_not_utc() -> None:
     late_evening_ny = datetime(2026, 3, 11, 3, 30, tzinfo=UTC)  # still March 10 in New York
     p = build_position(_option(expiry="20260313"), 1, 5.0, 5.0, late_evening_ny, price_source="x")
     assert p.days_to_expiry == 3 and p.closure_trigger == "3_DTE_RULE"
-    four = build_position(_option(expiry="20260314"), 1, 5.0, 5.0, late_evening_ny, price_source="x")
+    four = build_position(
+        _option(expiry="20260314"), 1, 5.0, 5.0, late_evening_ny, price_source="x"
+    )
     assert four.days_to_expiry == 4 and four.closure_trigger is None
 
 
@@ -299,6 +304,5 @@ async def test_long_option_after_a_crash_is_an_emergency_stop(
         assert positions[0].unrealized_pnl < 0
         assert positions[0].closure_trigger == "EMERGENCY_STOP"
         assert positions[0].unrealized_pnl_pct <= -0.4
-        _ = timedelta
         await rig.gateway.aclose()
         assert rig.gateway.execution_mode is ExecutionMode.PAPER
