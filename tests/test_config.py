@@ -1,0 +1,119 @@
+"""AppConfig: one TOML file plus IBKR_TRADER__SECTION__KEY overrides, validated, safe defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ibkr_trader.config import AppConfig, ConfigError, load_config
+from ibkr_trader.risk import RiskConfigError, load_risk_limits
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_dry_run_against_the_in_process_simulator_on_loopback() -> None:
+    cfg = load_config(None, env={})
+    assert cfg.run.mode == "dry_run"
+    assert cfg.gateway.port is None  # the in-process simulated gateway
+    assert cfg.gateway.host == "127.0.0.1"
+    assert cfg.alerts.command == ()
+    assert cfg.source is None
+
+
+def test_file_values_are_read_and_environment_overrides_them(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+[gateway]
+port = 4002
+client_id = 5
+[run]
+mode = "paper"
+symbols = ["SPY"]
+[risk]
+max_open_positions = 2
+""",
+    )
+    env = {
+        "IBKR_TRADER__GATEWAY__CLIENT_ID": "9",
+        "IBKR_TRADER__RUN__SYMBOLS": '["qqq", "iwm"]',
+        "IBKR_TRADER__ALERTS__COMMAND": "notify --channel 'trading desk'",
+        "IBKR_TRADER__RISK__MAX_OPEN_POSITIONS": "1",
+        "UNRELATED": "x",
+    }
+    cfg = load_config(path, env=env)
+    assert cfg.gateway.port == 4002 and cfg.gateway.client_id == 9
+    assert cfg.run.mode == "paper"
+    assert cfg.run.symbols == ("QQQ", "IWM")
+    assert cfg.alerts.command == ("notify", "--channel", "trading desk")
+    assert load_risk_limits(section=cfg.risk, env={}).max_open_positions == 1
+    assert cfg.source == path
+
+
+def test_config_path_may_come_from_the_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "[run]\ninterval = 5\n")
+    cfg = load_config(None, env={"IBKR_TRADER_CONFIG": str(path)})
+    assert cfg.run.interval == 5.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[gateway]\nprot = 4002\n",  # a typo
+        "[gatway]\nport = 4002\n",  # an unknown section
+        "[run]\nmode = 'live'\n",  # live is blocked
+        "[run]\ninterval = -1\n",
+        "[gateway]\nport = 70000\n",
+        "[alerts]\ndisconnect_minutes = 0\n",
+        "not toml at all [",
+    ],
+)
+def test_invalid_or_unknown_settings_are_refused(tmp_path: Path, text: str) -> None:
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_unknown_environment_key_is_refused() -> None:
+    with pytest.raises(ConfigError):
+        load_config(None, env={"IBKR_TRADER__RUN__INTERVALL": "5"})
+    with pytest.raises(ConfigError):
+        load_config(None, env={"IBKR_TRADER__PORT": "5"})
+
+
+def test_missing_file_is_a_configuration_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_a_remote_host_must_be_allowed_explicitly(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="loopback"):
+        load_config(write(tmp_path, "[gateway]\nhost = '10.0.0.5'\n"), env={})
+    cfg = load_config(
+        write(tmp_path, "[gateway]\nhost = '10.0.0.5'\nallow_remote = true\n"), env={}
+    )
+    assert cfg.gateway.host == "10.0.0.5"
+
+
+def test_unknown_risk_key_is_refused_when_the_limits_are_built(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "[risk]\nmax_open_positon = 1\n"), env={})
+    with pytest.raises(RiskConfigError):
+        load_risk_limits(section=cfg.risk, env={})
+
+
+def test_redacted_view_masks_the_account_id(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, "[gateway]\naccount = 'DU1234567'\nport = 4002\n"), env={})
+    shown = cfg.redacted()
+    assert shown["gateway"]["account"] == "DU***567"
+    assert "DU1234567" not in repr(shown) and "DU1234567" not in repr(cfg)
+
+
+def test_command_line_overrides_are_validated_again() -> None:
+    cfg = AppConfig()
+    assert cfg.with_overrides(run={"interval": 2.5, "mode": None}).run.interval == 2.5
+    with pytest.raises(ConfigError):
+        cfg.with_overrides(run={"mode": "live"})
