@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 
 ALLOWED = {"SPY", "QQQ", "IWM"}
 NON_FINITE = st.sampled_from([math.nan, math.inf, -math.inf])
+# not bytes: pydantic's lax str decodes them (b"SPY" is "SPY"), so they are not bad input
 JUNK = st.one_of(
     st.none(),
     st.lists(st.integers(), max_size=2),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
-    st.binary(max_size=4),
 )
 
 
