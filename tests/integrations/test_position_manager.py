@@ -306,3 +306,17 @@ async def test_long_option_after_a_crash_is_an_emergency_stop(
         assert positions[0].unrealized_pnl_pct <= -0.4
         await rig.gateway.aclose()
         assert rig.gateway.execution_mode is ExecutionMode.PAPER
+
+
+async def test_paper_close_priced_by_the_portfolio_mark_sends_only_the_order(paper: Rig) -> None:
+    expiry = pick_expiry(paper.sim)
+    _seed_option(paper.sim, 1, expiry=expiry, strike=atm_strike(paper.sim), premium=None)
+    position = (await paper.gateway.get_positions(timeout=5.0))[0]
+    assert position.price_source == "portfolio"
+    client_id = paper.gateway.config.client_id
+    before = sum(paper.sim.message_counts(client_id).values())
+    result = await paper.gateway.close_position(position.position_id, "MANUAL", timeout=5.0)
+    assert result.status is OrderStatus.FILLED
+    assert sum(paper.sim.message_counts(client_id).values()) - before == 1  # placeOrder only
+    decision = paper.journal.decisions()[-1]
+    assert decision.approved

@@ -410,6 +410,14 @@ class PositionManager:
             multiplier=contract.multiplier,
             closure_reason=closure.value,
             sec_type=contract.sec_type,
+            # IB's portfolio mark prices a paper close (no snapshot needed); NaN: none
+            reference_price=(
+                position.current_price
+                if position.price_source == "portfolio"
+                and math.isfinite(position.current_price)
+                and position.current_price > 0
+                else None
+            ),
         )
 
     async def close_all(self, reason: str, timeout: float = 60.0) -> list[OrderResult]:
