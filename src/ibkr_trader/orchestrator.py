@@ -496,6 +496,10 @@ class TradingOrchestrator:
         closed = False
         for p in due:
             trigger = p.closure_trigger or ""
+            hold = self._send_block()
+            if hold is not None:
+                report.add(CycleAction("deferred", f"{trigger} due; {hold}", symbol=p.symbol))
+                continue
             try:
                 result = await self.gateway.close_position(
                     p.position_id, trigger, self.order_timeout
@@ -541,8 +545,20 @@ class TradingOrchestrator:
             detail=detail,
         )
 
+    def _send_block(self) -> str | None:
+        """Why no order may be sent right now (a reconnect in this cycle: reconcile first)."""
+        if not self.gateway.is_connected:
+            return "not connected to the gateway"
+        if self.needs_reconciliation:
+            return "the connection was restored: reconciliation comes first (next cycle)"
+        return None
+
     async def _close_all(self, report: CycleReport, reason: ClosureReason, why: str) -> None:
         _log.warning("close_all", reason=reason.value, why=why)
+        hold = self._send_block()
+        if hold is not None:
+            report.add(CycleAction("deferred", f"{reason.value} ({why}) due; {hold}"))
+            return
         try:
             results = await self.gateway.close_all_positions(reason.value, self.order_timeout * 2)
         except (BrokerError, TimeoutError) as exc:
@@ -656,6 +672,10 @@ class TradingOrchestrator:
         signal = decision.signal
         if signal is None:
             report.add(CycleAction("no_entry", decision.reason, symbol, strategy=sid))
+            return False
+        hold = self._send_block()
+        if hold is not None:
+            report.add(CycleAction("no_entry", f"{decision.reason}; {hold}", symbol, strategy=sid))
             return False
         if self.entry_limit == "ask":
             quote_seen = quotes.get((signal.expiry, signal.strike, signal.right.value))

@@ -82,6 +82,11 @@ async def trading_rig(
             journal=ajournal,
             clock=clock,
         )
+        # The test moves the simulated clock by hours between cycles that are milliseconds
+        # apart: IB's historical pacing and the pipeline's bar cache must follow the simulated
+        # time, not the wall clock (test-only reach into the gateway's parts).
+        gateway._market_data.pacer._clock = sim.clock.timestamp
+        gateway.pipeline._bars_max_age = 0.0
         # quick reconnects for the disconnect scenarios
         gateway.connection.backoff_initial = 0.05
         gateway.connection.backoff_max = 0.2
