@@ -1,0 +1,497 @@
+"""Seeded chaos scenarios against the simulated gateway, and the invariants checked after each.
+
+``await run_scenario(seed, workdir)`` builds a PAPER trading stack (journal, RiskManager,
+IBKRGateway, TradingOrchestrator) against a fresh in-process simulator, then runs a seeded
+sequence of steps — orchestrator cycles, direct submits (resting and marketable), closes,
+market data — while random faults happen: a disconnect at a random message, a gateway restart,
+delays, order rejections, partial fills, orders that never fill, pacing errors (162), stale and
+missing quotes, IB connectivity notices, a halt. One scenario in ``KILL_EVERY`` instead runs the
+trading side in a subprocess (``driver.py``), kills it with SIGKILL and starts another on the
+same journal. At the end the faults stop, the stack reconnects and reconciles, and
+:func:`check_invariants` lists every violation (an empty list is a clean scenario):
+
+1. no duplicate order at the simulator (by orderRef);
+2. every order the simulator received has a journaled intent and an approved risk decision;
+3. after reconciliation the journal agrees with the simulator: each order's final state and
+   filled quantity, the executions (by exec id), and the positions;
+4. no unhandled exception (the loop's exception handler, and anything unexpected raised by
+   the public API);
+5. no standing market-data subscription;
+6. no order received while the journaled trading state was HALTED or RECONCILING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from ibkr_trader.broker.connection import IBKRConnection
+from ibkr_trader.broker.exceptions import BrokerError
+from ibkr_trader.clock import SystemClock
+from ibkr_trader.integrations.exceptions import GatewayError
+from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
+from ibkr_trader.journal import AsyncJournal, Journal, JournalError
+from ibkr_trader.models import ExecutionMode, TradingState
+from ibkr_trader.reconcile import Reconciler
+from ibkr_trader.risk import RiskManager, load_risk_limits
+from ibkr_trader.sim import SimConfig, SimulatedGateway
+
+try:  # the orchestrator is another room's; scenarios fall back to the gateway without it
+    from ibkr_trader.orchestrator import TradingOrchestrator
+    from ibkr_trader.strategies.strategy_a import StrategyA
+    from ibkr_trader.strategies.strategy_b import StrategyB
+except ImportError:  # pragma: no cover
+    TradingOrchestrator = None  # type: ignore[assignment,misc]
+
+KILL_EVERY = 10  # one scenario in ten is the kill -9 variant
+EXPECTED = (BrokerError, GatewayError, TimeoutError, JournalError)
+DRIVER = Path(__file__).with_name("driver.py")
+BLOCKING_STATES = {TradingState.HALTED.value, TradingState.RECONCILING.value}
+CONTEXT = {
+    "strategy_id": "chaos",
+    "strategy_name": "Chaos",
+    "risk_per_trade": 0.01,
+    "take_profit_pct": 0.5,
+    "stop_loss_pct": 0.4,
+}
+
+
+@dataclass
+class ScenarioResult:
+    seed: int
+    kind: str
+    violations: list[str] = field(default_factory=list)
+    steps: list[str] = field(default_factory=list)
+    orders: int = 0
+    fills: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+class OrderClock:
+    """Wall-clock receive time of every new order at the simulator (wraps ``state.handle``)."""
+
+    def __init__(self, sim: SimulatedGateway) -> None:
+        self.times: dict[str, datetime] = {}
+        state = sim.state
+        original = state.handle
+
+        def handle(conn_id: int, fields: Any) -> Any:
+            n = len(state.orders)
+            actions = original(conn_id, fields)
+            for order in state.orders[n:]:
+                self.times.setdefault(order.order_ref, datetime.now(UTC))
+            return actions
+
+        state.handle = handle  # type: ignore[method-assign]
+
+
+def signal_for(i: int, expiry: str, strike: float, limit: float, qty: int) -> dict[str, Any]:
+    """A deterministic signal (same i -> same signal id -> same orderRef)."""
+    return {
+        "symbol": "SPY",
+        "action": "BUY",
+        "quantity": qty,
+        "order_type": "LMT",
+        "limit_price": round(limit, 2),
+        "expiry": expiry,
+        "strike": strike,
+        "right": "C",
+        "strategy_id": CONTEXT["strategy_id"],
+        "timestamp": datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=i),
+    }
+
+
+async def build_stack(
+    sim_host: str, sim_port: int, journal_path: Path, kill_switch: Path, client_id: int
+) -> tuple[Journal, RiskManager, IBKRGateway]:
+    clock = SystemClock()
+    journal = Journal.open(journal_path, ExecutionMode.PAPER, clock)
+    risk = RiskManager(load_risk_limits(env={}), journal, clock, kill_switch_path=kill_switch)
+    connection = IBKRConnection(
+        sim_host,
+        sim_port,
+        client_id=client_id,
+        timeout=3.0,
+        backoff_initial=0.02,
+        backoff_max=0.1,
+    )
+    gateway = IBKRGateway(
+        GatewayConfig(host=sim_host, port=sim_port, client_id=client_id),
+        risk,
+        ExecutionMode.PAPER,
+        journal=AsyncJournal(journal),
+        clock=clock,
+        connection=connection,
+    )
+    return journal, risk, gateway
+
+
+async def wait_connected(gw: IBKRGateway, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while not gw.is_connected:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def contract_terms(gw: IBKRGateway) -> tuple[str, float, float, float]:
+    """(expiry, strike, ask, bid) of an at-the-money call 7-21 days out."""
+    from ibkr_trader.strategies.selection import SelectionConfig, select_expiry
+
+    chain = await gw.contracts.option_chain("SPY", 3.0)
+    now = await gw.server_time(3.0)
+    expiry = select_expiry(chain.expirations, now, SelectionConfig())
+    assert expiry is not None
+    data = await gw.get_market_data("SPY", 3.0)
+    strike = min(chain.strikes, key=lambda s: (abs(s - data.last_price), s))
+    contract = await gw.contracts.qualify_option_contract("SPY", expiry, strike, "C", 3.0)
+    quote, _ = await gw.pipeline.fetch_quote(contract, 3.0, server_check=False)
+    assert quote.ask is not None and quote.bid is not None
+    return expiry, strike, quote.ask, quote.bid
+
+
+# --------------------------------------------------------------------------- faults
+
+
+def random_fault(rng: random.Random) -> tuple[str, Any]:
+    kind = rng.choice(
+        [
+            "drop_after",
+            "restart",
+            "delay",
+            "reject_orders",
+            "partial_fill",
+            "never_fill",
+            "pacing",
+            "stale_quotes",
+            "missing_bid_ask",
+            "notice",
+            "halt",
+            "clear",
+        ]
+    )
+    arg: Any = None
+    if kind == "drop_after":
+        arg = rng.randint(0, 40)
+    elif kind == "delay":
+        arg = (rng.choice([1, 3, 9, 20, 49, 62]), rng.choice([0.05, 0.2, 0.6]))
+    elif kind == "partial_fill":
+        arg = rng.choice([0.25, 0.5, 0.75])
+    elif kind == "pacing":
+        arg = rng.choice([20, 1])
+    elif kind == "stale_quotes":
+        arg = rng.choice([120.0, 600.0, 86_400.0])
+    elif kind == "notice":
+        arg = rng.choice([1100, 1101, 1102, 2103, 2105])
+    return kind, arg
+
+
+async def apply_fault(kind: str, arg: Any, sim: SimulatedGateway, risk: RiskManager | None) -> None:
+    f = sim.faults
+    if kind == "drop_after":
+        f.drop_after(arg)
+    elif kind == "restart":
+        await sim.restart(down_for=0.05)
+    elif kind == "delay":
+        f.delay(*arg)
+    elif kind == "reject_orders":
+        f.reject_orders("chaos rejection")
+    elif kind == "partial_fill":
+        f.partial_fill(arg)
+    elif kind == "never_fill":
+        f.never_fill()
+    elif kind == "pacing":
+        f.error_next(arg, 162, "Historical Market Data Service error message:pacing violation")
+    elif kind == "stale_quotes":
+        f.stale_quotes(arg)
+    elif kind == "missing_bid_ask":
+        f.missing_bid_ask()
+    elif kind == "notice":
+        await sim.broadcast_error(arg)
+    elif kind == "halt" and risk is not None:
+        risk.halt("chaos: operator halt")
+    elif kind == "clear":
+        f.clear()
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+async def run_scenario(seed: int, workdir: Path, *, allow_kill: bool = True) -> ScenarioResult:
+    kind = "kill9" if allow_kill and seed % KILL_EVERY == KILL_EVERY - 1 else "inprocess"
+    result = ScenarioResult(seed=seed, kind=kind)
+    started = time.monotonic()
+    loop = asyncio.get_running_loop()
+    loop_errors: list[str] = []
+    previous = loop.get_exception_handler()
+
+    def on_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        loop_errors.append(f"{context.get('message')}: {exc!r}")
+
+    loop.set_exception_handler(on_error)
+    await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
+    try:
+        async with SimulatedGateway(SimConfig(port=0, pacing=False, seed=seed % 997)) as sim:
+            clock = OrderClock(sim)
+            if kind == "kill9":
+                await _kill_scenario(seed, workdir, sim, result)
+            else:
+                await _inprocess_scenario(seed, workdir, sim, result, clock)
+            gc.collect()
+            await asyncio.sleep(0)
+    except Exception as exc:  # the harness itself: report, never hide
+        result.violations.append(f"scenario crashed: {exc!r}")
+    finally:
+        loop.set_exception_handler(previous)
+    result.violations += [f"unhandled in loop: {e}" for e in loop_errors]
+    result.seconds = time.monotonic() - started
+    return result
+
+
+async def _step(result: ScenarioResult, name: str, coro: Any) -> Any:
+    try:
+        return await coro
+    except EXPECTED as exc:
+        result.steps.append(f"{name}: {type(exc).__name__}")
+        return None
+    except Exception as exc:
+        result.violations.append(f"unexpected exception in {name}: {exc!r}")
+        return None
+
+
+async def _inprocess_scenario(
+    seed: int, workdir: Path, sim: SimulatedGateway, result: ScenarioResult, clock: OrderClock
+) -> None:
+    rng = random.Random(seed)
+    journal, risk, gw = await build_stack(
+        sim.host, sim.port, workdir / "journal.sqlite", workdir / "HALT", client_id=7
+    )
+    orch = None
+    try:
+        await gw.connect(timeout=5.0)
+        expiry, strike, ask, bid = await contract_terms(gw)
+        if TradingOrchestrator is not None:
+            orch = TradingOrchestrator(
+                gw,
+                [StrategyA(SystemClock()), StrategyB(SystemClock())],
+                clock=SystemClock(),
+                timeout=2.0,
+                order_timeout=1.0,
+            )
+        for i in range(rng.randint(6, 14)):
+            if rng.random() < 0.5:
+                kind, arg = random_fault(rng)
+                result.steps.append(f"fault {kind} {arg}")
+                await apply_fault(kind, arg, sim, risk)
+            action = rng.choice(["submit", "submit", "rest", "close_all", "md", "cycle", "pos"])
+            result.steps.append(action)
+            if rng.random() < 0.85:  # mostly let a reconnect finish; sometimes act while down
+                await wait_connected(gw, 3.0)
+            if action in ("submit", "rest"):
+                limit = ask + 0.5 if action == "submit" else max(0.01, bid - 1.0)
+                sig = signal_for(seed * 100 + i, expiry, strike, limit, rng.choice([1, 2]))
+                timeout = rng.choice([0.3, 1.0])
+                await _step(result, action, gw.submit_order(sig, CONTEXT, timeout=timeout))
+            elif action == "close_all":
+                reason = rng.choice(["MANUAL", "EMERGENCY_STOP", "DATA_QUARANTINE"])
+                await _step(result, action, gw.close_all_positions(reason, timeout=2.0))
+            elif action == "md":
+                await _step(result, action, gw.get_market_data("SPY", timeout=1.0))
+            elif action == "pos":
+                await _step(result, action, gw.get_positions(timeout=1.0))
+            elif action == "cycle" and orch is not None:
+                await _step(result, action, orch.run_cycle())
+            if risk.trading_state is TradingState.HALTED and rng.random() < 0.7:
+                risk.resume("chaos: operator resume")
+        # settle: faults off, reconnect, reconcile
+        sim.faults.clear()
+        await asyncio.sleep(0.3)
+        if not await wait_connected(gw):
+            result.violations.append("did not reconnect after the faults stopped")
+            return
+        reconciler = Reconciler(gw.connection, gw.journal, risk, gw.mode, SystemClock())
+        report = await reconciler.reconcile("chaos-settle", 5.0)
+        if report.error is not None:
+            result.violations.append(f"reconciliation failed: {report.error}")
+        if report.unknown_orders:
+            result.violations.append(f"unknown broker orders: {report.unknown_orders}")
+        await asyncio.sleep(0.05)
+        if sim.standing_subscriptions() != 0:
+            result.violations.append(
+                f"{sim.standing_subscriptions()} standing market-data subscriptions"
+            )
+        result.violations += check_invariants(sim, journal, clock)
+    finally:
+        if orch is not None:
+            await orch.aclose()
+        await gw.disconnect()
+        journal.close()
+    result.orders = len(sim.received_orders)
+    result.fills = len(sim.state.executions)
+
+
+async def _kill_scenario(
+    seed: int, workdir: Path, sim: SimulatedGateway, result: ScenarioResult
+) -> None:
+    """Trading in a subprocess, SIGKILLed mid-flight, restarted on the same journal."""
+    rng = random.Random(seed)
+    journal_path = workdir / "journal.sqlite"
+    args = [
+        sys.executable,
+        str(DRIVER),
+        "--port",
+        str(sim.port),
+        "--journal",
+        str(journal_path),
+        "--kill-switch",
+        str(workdir / "HALT"),
+        "--seed",
+        str(seed),
+        "--steps",
+        "8",
+    ]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    first = await asyncio.create_subprocess_exec(
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=env,
+    )
+    assert first.stdout is not None
+    kill_after_orders = rng.randint(0, 4)
+    deadline = time.monotonic() + 20.0
+    # kill when the simulator has seen that many orders (or the driver finished)
+    while first.returncode is None and time.monotonic() < deadline:
+        if len(sim.received_orders) >= kill_after_orders and rng.random() < 0.5:
+            break
+        await asyncio.sleep(rng.choice([0.005, 0.02, 0.05]))
+    if first.returncode is None:
+        first.send_signal(signal.SIGKILL)
+        result.steps.append(f"kill -9 after {len(sim.received_orders)} orders")
+    await first.wait()
+    if rng.random() < 0.5:
+        result.steps.append("fault restart")
+        await sim.restart(down_for=0.05)
+    second = await asyncio.create_subprocess_exec(
+        *args,
+        "--final",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(second.communicate(), timeout=60.0)
+    if second.returncode != 0:
+        tail = err.decode(errors="replace")[-800:]
+        result.violations.append(f"restarted driver exited {second.returncode}: {tail}")
+    for line in out.decode(errors="replace").splitlines():
+        if line.startswith("VIOLATION "):
+            result.violations.append(line[len("VIOLATION ") :])
+    await asyncio.sleep(0.05)
+    if sim.standing_subscriptions() != 0:
+        result.violations.append(f"{sim.standing_subscriptions()} standing subscriptions")
+    with Journal.open(journal_path, ExecutionMode.PAPER, SystemClock()) as journal:
+        result.violations += check_invariants(sim, journal, None)
+    result.orders = len(sim.received_orders)
+    result.fills = len(sim.state.executions)
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+def _key(symbol: str, expiry: str, right: str, strike: float) -> str:
+    return f"{symbol}:{expiry}:{right}:{strike:g}"
+
+
+def check_invariants(
+    sim: SimulatedGateway, journal: Journal, clock: OrderClock | None
+) -> list[str]:
+    problems: list[str] = []
+    orders = [o for o in sim.received_orders if o.order_ref]
+    refs = Counter(o.order_ref for o in orders)
+    problems += [f"duplicate order at the simulator: {r} x{n}" for r, n in refs.items() if n > 1]
+
+    for o in orders:
+        row = journal.find_order(o.order_ref)
+        if row is None:
+            problems.append(f"order {o.order_ref} at the simulator has no journaled intent")
+            continue
+        intent = row.intent
+        decision = journal.decision(intent.decision_id) if intent.decision_id else None
+        if decision is None or not decision.approved:
+            problems.append(f"order {o.order_ref} has no approved risk decision")
+        # agreement after reconciliation
+        state = row.state
+        if o.is_done != state.is_final:
+            problems.append(
+                f"order {o.order_ref}: simulator {o.status} filled {o.filled:g}, journal "
+                f"{state.status} (final={state.is_final})"
+            )
+        elif abs(o.filled - (state.filled or 0.0)) > 1e-9:
+            problems.append(
+                f"order {o.order_ref}: filled {o.filled:g} at the simulator, "
+                f"{state.filled:g} in the journal"
+            )
+
+    ours = {o.order_ref for o in orders}
+    sim_execs = {e.exec_id: e for e in sim.state.executions if e.order.order_ref in ours}
+    fills = journal.fills(limit=100_000)
+    journal_execs = {f.exec_id: f for f in fills if not f.simulated}
+    for exec_id in sim_execs.keys() - journal_execs.keys():
+        e = sim_execs[exec_id]
+        problems.append(f"execution {exec_id} of {e.order.order_ref} missing from the journal")
+    for exec_id in journal_execs.keys() - sim_execs.keys():
+        problems.append(f"journal fill {exec_id} unknown to the simulator")
+
+    held: Counter[str] = Counter()
+    for f in journal_execs.values():
+        held[f.contract_key] += round(f.quantity) * (1 if f.side in ("BUY", "BOT") else -1)
+    at_sim: Counter[str] = Counter()
+    for row in sim.state.positions.values():
+        c = row.contract
+        at_sim[_key(c.symbol, c.expiry, c.right, c.strike)] += round(row.quantity)
+    for key in set(held) | set(at_sim):
+        if held[key] != at_sim[key]:
+            problems.append(f"position {key}: simulator {at_sim[key]}, journal fills {held[key]}")
+
+    if clock is not None:
+        states = sorted(journal.trading_states(limit=100_000), key=lambda s: s.at)
+        for ref, received in clock.times.items():
+            current = None
+            for s in states:
+                if s.at <= received:
+                    current = s.state
+            if current in BLOCKING_STATES:
+                problems.append(f"order {ref} received at {received} while {current}")
+    return problems
+
+
+async def run_many(
+    seeds: range | list[int], root: Path, *, allow_kill: bool = True
+) -> list[ScenarioResult]:
+    results = []
+    for seed in seeds:
+        results.append(await run_scenario(seed, root / f"s{seed}", allow_kill=allow_kill))
+    return results
+
+
+def close_quietly(*objs: Any) -> None:
+    for o in objs:
+        with contextlib.suppress(Exception):
+            o.close()
