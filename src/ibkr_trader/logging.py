@@ -27,9 +27,42 @@ def _redact_processor(
     return event_dict
 
 
+class RedactingFilter(logging.Filter):
+    """A stdlib logging filter that masks account ids in every record (ib_async logs them)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave the record as it is
+            return True
+        redacted = redact(message)
+        if redacted != message:
+            record.msg = redacted
+            record.args = None
+        return True
+
+
+def _redact_rendered(_logger: Any, _name: str, rendered: Any) -> Any:
+    return redact(rendered) if isinstance(rendered, str) else rendered
+
+
+def install_redaction(logger: logging.Logger | None = None) -> None:
+    """Attach the redacting filter to ``logger``'s handlers (the root logger by default)."""
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
-    """Configure structlog once for the process (CLI entry points call this)."""
+    """Configure structlog and stdlib logging once for the process (CLI entry points).
+
+    Everything goes to stderr (so ``--json`` output on stdout stays clean), and account ids
+    are masked in structlog events and in stdlib records (ib_async's own logs) alike.
+    """
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
+    logging.getLogger().setLevel(level.upper())
+    install_redaction()
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -40,6 +73,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact_processor,
             renderer,
+            _redact_rendered,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),

@@ -380,7 +380,10 @@ class IBKRConnection:
                 clientId=self.client_id,
                 timeout=timeout,
                 readonly=self.readonly,
-                account=self.account,
+                # never name the account here: ib_async's start-up sync would wait (until the
+                # timeout) for updates of an account the gateway does not manage; the
+                # integration layer checks the configured account against managedAccounts
+                account="",
             )
         )
         try:

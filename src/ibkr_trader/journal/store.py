@@ -156,6 +156,44 @@ def _dumps(value: Any) -> str:
     return json.dumps(jsonable(value), default=_json_default, sort_keys=True)
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+def _decision_fields(request: Any) -> tuple[Any, ...]:
+    """The decision row's request columns; a malformed request is recorded as it came
+    (repr of a bad field), so that even the refusal of garbage is journaled."""
+
+    def get(name: str) -> Any:
+        return getattr(request, name, None)
+
+    try:
+        contract_key = _text(request.contract_key)
+    except Exception:
+        contract_key = "?"
+    quantity = get("quantity")
+    return (
+        _text(get("symbol") or "?").upper(),
+        contract_key,
+        _text(get("action") or "?"),
+        quantity if isinstance(quantity, int) and not isinstance(quantity, bool) else 0,
+        _text(get("strategy_id") or ""),
+        _text(get("signal_id") or ""),
+        _text(get("operator_id") or ""),
+        _text(get("client_order_id") or ""),
+        1 if get("is_closing") is True else 0,
+    )
+
+
+def _request_json(request: Any) -> str:
+    if dataclasses.is_dataclass(request) and not isinstance(request, type):
+        try:
+            return _dumps(dataclasses.asdict(request))
+        except Exception:
+            pass
+    return _dumps({"repr": repr(request)[:2000]})
+
+
 class OrderResultLike(Protocol):
     """The fields of the integration layer's ``OrderResult`` that the journal keeps."""
 
@@ -347,6 +385,7 @@ class Journal:
             }
             for c in result.checks
         ]
+        fields = _decision_fields(request)
         with self._write("record_risk_decision") as conn:
             cur = conn.execute(
                 "INSERT INTO decisions (mode, at, approved, symbol, contract_key, action, "
@@ -357,21 +396,13 @@ class Journal:
                     self._mode.value,
                     self._now(),
                     int(result.approved),
-                    request.symbol.upper(),
-                    request.contract_key,
-                    request.action,
-                    request.quantity,
-                    request.strategy_id,
-                    request.signal_id,
-                    request.operator_id,
-                    request.client_order_id,
-                    int(request.is_closing),
+                    *fields,
                     TradingState(result.trading_state).value,
                     result.limits_hash,
                     _dumps(checks),
                     _dumps(list(result.rejection_reasons)),
                     _dumps(result.risk_metrics),
-                    _dumps(dataclasses.asdict(request)),
+                    _request_json(request),
                 ),
             )
             return _rowid(cur)
