@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 import typer
 from typer.testing import CliRunner
 
@@ -21,13 +23,15 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in list(os.environ):
         if name.startswith("IBKR_TRADER"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "HALT"))
-    return tmp_path
+    saved = structlog.get_config()
+    yield tmp_path
+    structlog.configure(**saved)  # the commands configure logging for the process
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -165,3 +169,10 @@ def test_exit_code_policy_maps_our_errors_and_interrupts() -> None:
     result = runner.invoke(demo, ["broken"])
     assert result.exit_code == 1 and "error: gateway said no" in result.stderr
     assert isinstance(runner.invoke(demo, ["bug"]).exception, ValueError)
+
+
+def test_logging_configured_by_a_command_survives_the_runner_closing_its_streams() -> None:
+    from ibkr_trader.logging import get_logger
+
+    assert invoke("config", "show", "--json")[0] == 0
+    get_logger("test").error("after the runner's streams are closed")  # must not raise

@@ -9,7 +9,8 @@ stdout stays machine-readable.
 from __future__ import annotations
 
 import os
-from typing import Annotated
+import sys
+from typing import Annotated, Any, TextIO
 
 import typer
 
@@ -28,6 +29,30 @@ app = typer.Typer(
 )
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the moment of writing (not when configured),
+    so a replaced and closed stream (a test runner's) is never kept by the loggers."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
+def _configure_logging(level: str) -> None:
+    saved: TextIO = sys.stderr
+    proxy: Any = _CurrentStderr()
+    sys.stderr = proxy
+    try:
+        configure_logging(level)
+    finally:
+        sys.stderr = saved
+
+
 @app.callback()
 def _root(
     log_level: Annotated[
@@ -38,7 +63,7 @@ def _root(
     ] = "WARNING",
 ) -> None:
     """ibkr-trader: the layer between an options-trading bot and Interactive Brokers."""
-    configure_logging(log_level)
+    _configure_logging(log_level)
 
 
 @app.command()
