@@ -54,6 +54,19 @@ def install_redaction(logger: logging.Logger | None = None) -> None:
             handler.addFilter(RedactingFilter())
 
 
+class _StderrLogger:
+    """Prints to whatever ``sys.stderr`` is at the time of the call (never a stale stream)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+def _stderr_logger_factory(*_args: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
     """Configure structlog and stdlib logging once for the process (CLI entry points).
 
@@ -76,7 +89,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             _redact_rendered,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger_factory,
         cache_logger_on_first_use=False,
     )
 

@@ -146,7 +146,7 @@ class PositionManager:
         self._emergency_stop_pct = emergency_stop_pct
         self._positions_cache: dict[str, Position] = {}
         self._last_sync: datetime | None = None
-        self._close_attempts: dict[str, int] = {}
+        self._needs_sync: set[str] = set()
 
     @property
     def last_sync(self) -> datetime | None:
@@ -295,7 +295,7 @@ class PositionManager:
                 + ", ".join(r.value for r in ClosureReason)
             ) from None
         position = self._positions_cache.get(position_id)
-        if position is None or self._close_attempts.get(position_id):
+        if position is None or position_id in self._needs_sync:
             # after a failed close the RiskManager still reserves its quantity until the next
             # sync: the broker's positions are the truth for a retry (get_all syncs them)
             await self.get_all(timeout)
@@ -317,23 +317,23 @@ class PositionManager:
             reason=closure.value,
             unrealized_pnl=position.unrealized_pnl,
         )
+        # the close's client order id counts the closes of this contract already final in the
+        # journal: a close still in flight maps to the same id (never sent twice), while a
+        # re-opened position, or a retry after a failed close, gets a new one
+        base = await self._final_closes(position.contract.key, position.symbol)
         result: OrderResult | None = None
-        for _ in range(10):  # a final failed attempt of the same close may be retried
-            attempt = self._close_attempts.get(position.position_id, 0)
-            request = self._closing_request(position, closure, attempt)
+        for bump in range(10):
+            request = self._closing_request(position, closure, base + bump)
             remaining = max(timeout - (time.monotonic() - started), 0.001)
             result = await self._executor.execute_request(
                 request, remaining, contract=position.contract
             )
             if result.duplicate and result.status in _FINAL_FAILURES:
-                self._close_attempts[position.position_id] = attempt + 1
-                continue
+                continue  # that attempt ended (refused, failed): this is a new one
             break
         assert result is not None
         if result.status in _FINAL_FAILURES:
-            self._close_attempts[position.position_id] = (
-                self._close_attempts.get(position.position_id, 0) + 1
-            )
+            self._needs_sync.add(position.position_id)
         filled = result.fill_quantity or 0
         if result.status in (OrderStatus.FILLED, OrderStatus.SIMULATED, OrderStatus.PARTIAL) and (
             filled > 0
@@ -354,7 +354,7 @@ class PositionManager:
             )
             if filled >= abs(position.quantity):
                 self._positions_cache.pop(position.position_id, None)
-                self._close_attempts.pop(position.position_id, None)
+                self._needs_sync.discard(position.position_id)
             else:
                 left = (
                     position.quantity - filled
@@ -382,14 +382,23 @@ class PositionManager:
         )
         return replace(result, closure_reason=closure.value)
 
+    async def _final_closes(self, contract_key: str, symbol: str) -> int:
+        """How many closing intents of this contract the journal holds as final."""
+        journal = self._journal.journal
+        rows = await self._journal.call(journal.orders, None, symbol, 1_000_000)
+        return sum(
+            1
+            for row in rows
+            if row.intent.is_closing
+            and row.intent.contract_key == contract_key
+            and row.state.is_final
+        )
+
     def _closing_request(
-        self, position: Position, closure: ClosureReason, attempt: int
+        self, position: Position, closure: ClosureReason, sequence: int
     ) -> TradeRequest:
         contract = position.contract
-        day = ny_date(self._clock.now()).isoformat()
-        signal_id = (
-            f"close:{position.position_id}:{closure.value}:{position.quantity}:{day}:{attempt}"
-        )
+        signal_id = f"close:{position.position_id}:{position.quantity}:{sequence}"
         return TradeRequest(
             symbol=contract.symbol,
             action="SELL" if position.quantity > 0 else "BUY",

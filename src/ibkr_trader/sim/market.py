@@ -791,8 +791,8 @@ class MarketModel:
 
     def set_override(self, symbol: str, price: float) -> None:
         """Pin ``symbol``'s price to ``price`` from the minute the market shows now onwards."""
-        if price <= 0:
-            raise ValueError("price must be positive")
+        if not math.isfinite(price) or price <= 0:
+            raise ValueError("price must be a positive, finite number")
         u = self._underlying(symbol)
         self._events.setdefault(u.symbol, []).append(
             _Event(self._event_minute(), "override", float(price))
@@ -802,8 +802,8 @@ class MarketModel:
 
     def shock(self, symbol: str, factor: float) -> None:
         """Multiply ``symbol``'s price by ``factor`` from the minute the market shows now on."""
-        if factor <= 0:
-            raise ValueError("factor must be positive")
+        if not math.isfinite(factor) or factor <= 0:
+            raise ValueError("factor must be a positive, finite number")
         u = self._underlying(symbol)
         self._events.setdefault(u.symbol, []).append(
             _Event(self._event_minute(), "shock", float(factor))
