@@ -176,3 +176,13 @@ def test_logging_configured_by_a_command_survives_the_runner_closing_its_streams
 
     assert invoke("config", "show", "--json")[0] == 0
     get_logger("test").error("after the runner's streams are closed")  # must not raise
+
+
+def test_human_readable_status_positions_and_close_outputs() -> None:
+    assert invoke("run", "--once")[0] == 0
+    code, out, _ = invoke("status")
+    assert code == 0 and "trading state: ACTIVE" in out and "kill switch: off" in out
+    code, out, _ = invoke("positions")
+    assert code == 0 and "Positions" in out and "(none)" in out
+    code, out, _ = invoke("close", "--all")
+    assert code == 0 and "no open positions" in out
