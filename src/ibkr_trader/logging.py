@@ -46,8 +46,33 @@ def _redact_rendered(_logger: Any, _name: str, rendered: Any) -> Any:
     return redact(rendered) if isinstance(rendered, str) else rendered
 
 
+_factory_installed = False
+
+
+def install_record_redaction() -> None:
+    """Redact every stdlib record at creation (so every handler, on any logger, sees only
+    the masked text): ib_async logs whole Trade and Position reprs with the account in them."""
+    global _factory_installed
+    if _factory_installed:
+        return
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        _REDACTOR.filter(record)
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _factory_installed = True
+
+
+_REDACTOR = RedactingFilter()
+
+
 def install_redaction(logger: logging.Logger | None = None) -> None:
-    """Attach the redacting filter to ``logger``'s handlers (the root logger by default)."""
+    """Mask account ids in stdlib logging: at record creation for every logger, and on the
+    handlers of ``logger`` (the root logger by default)."""
+    install_record_redaction()
     target = logger or logging.getLogger()
     for handler in target.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
@@ -55,16 +80,27 @@ def install_redaction(logger: logging.Logger | None = None) -> None:
 
 
 class _StderrLogger:
-    """Prints to whatever ``sys.stderr`` is at the time of the call (never a stale stream)."""
+    """Prints to the stream stderr was when logging was configured, or to the current
+    ``sys.stderr`` once that stream is closed (never to a dead stream)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
 
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
+        stream = self._stream
+        if stream is None or getattr(stream, "closed", False):
+            stream = sys.stderr
+        print(message, file=stream, flush=True)
 
     log = debug = info = warning = warn = error = critical = exception = fatal = msg
 
 
-def _stderr_logger_factory(*_args: Any) -> _StderrLogger:
-    return _StderrLogger()
+class _StderrLoggerFactory:
+    def __init__(self) -> None:
+        self._stream = sys.stderr
+
+    def __call__(self, *_args: Any) -> _StderrLogger:
+        return _StderrLogger(self._stream)
 
 
 def configure_logging(level: str = "INFO", json: bool = False) -> None:
@@ -89,7 +125,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             _redact_rendered,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=_stderr_logger_factory,
+        logger_factory=_StderrLoggerFactory(),
         cache_logger_on_first_use=False,
     )
 

@@ -60,8 +60,10 @@ from ibkr_trader.broker.exceptions import (
 from ibkr_trader.broker.orders import OrderSpec, TradeHandle, snapshot_trade, to_ib_order
 from ibkr_trader.broker.pacing import MessageBudget
 from ibkr_trader.clock import Clock, SystemClock
-from ibkr_trader.logging import get_logger
+from ibkr_trader.logging import get_logger, install_record_redaction
 from ibkr_trader.models import ContractSpec
+
+install_record_redaction()  # ib_async logs Trade/Position reprs with the account id
 
 T = TypeVar("T")
 _log = get_logger("ibkr_trader.broker.connection")
