@@ -26,7 +26,7 @@ command = ["/usr/local/bin/notify", "--channel", "trading"]
 disconnect_minutes = 5.0
 timeout = 10.0
 
-[risk]               # RiskLimits fields (docs/risk_limits.md)
+[risk]               # RiskLimits fields (README.md, "Risk limits")
 max_open_positions = 2
 ```
 

@@ -6,7 +6,7 @@ rm = RiskManager(load_risk_limits(path), journal_or_store, clock, kill_switch_pa
 rm.update_account(snapshot); await rm.sync_positions(positions)
 result = await rm.validate_trade(request)   # frozen ValidationResult, journaled, decision_id set
 ```
-Every limit, its default and what it protects against: ``docs/risk_limits.md``.
+Every limit, its default and what it protects against: the README, section "Risk limits".
 """
 
 from ibkr_trader.risk.checks import RiskSnapshot, pdt_window_start, run_checks

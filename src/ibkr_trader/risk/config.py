@@ -8,7 +8,7 @@ silently leave a limit at a looser value than the operator meant.
 A daily gameplan may only tighten the limits (:meth:`RiskLimits.tighten_with`); a hard limit that
 would loosen one is a :class:`LimitLoosenError`.
 
-Every field is documented in ``docs/risk_limits.md``.
+Every field is documented in the README, section "Risk limits".
 """
 
 from __future__ import annotations

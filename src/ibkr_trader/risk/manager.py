@@ -194,7 +194,10 @@ class RiskManager:
         self._state, self._cause, self._origin = state, cause, origin
         self._store.record_trading_state(state, cause)
         self._store.put_risk_state(K_ORIGIN, origin, None)
-        self._log.warning(
+        # a restriction is worth a warning; the routine ACTIVE <-> RECONCILING cycle is not
+        restrictive = state in (TradingState.HALTED, TradingState.REDUCING)
+        log = self._log.warning if restrictive else self._log.info
+        log(
             "trading_state_changed",
             previous=previous.value,
             state=state.value,
