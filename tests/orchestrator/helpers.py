@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ibkr_trader.alerts import AlertHook
+from ibkr_trader.broker.pacing import HistoricalPacer
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal
 from ibkr_trader.market_hours import MarketHours
@@ -81,12 +82,11 @@ async def trading_rig(
             mode,
             journal=ajournal,
             clock=clock,
+            # the test moves the simulated clock by hours between cycles that are milliseconds
+            # apart: IB's historical pacing and the bar cache follow the simulated time
+            historical_pacer=HistoricalPacer(clock=sim.clock.timestamp),
+            bars_max_age_seconds=0.0,
         )
-        # The test moves the simulated clock by hours between cycles that are milliseconds
-        # apart: IB's historical pacing and the pipeline's bar cache must follow the simulated
-        # time, not the wall clock (test-only reach into the gateway's parts).
-        gateway._market_data.pacer._clock = sim.clock.timestamp
-        gateway.pipeline._bars_max_age = 0.0
         # quick reconnects for the disconnect scenarios
         gateway.connection.backoff_initial = 0.05
         gateway.connection.backoff_max = 0.2

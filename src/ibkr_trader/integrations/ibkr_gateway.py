@@ -42,6 +42,7 @@ from ibkr_trader.broker.connection import ConnectionState, IBKRConnection
 from ibkr_trader.broker.contracts import ContractManager
 from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.broker.market_data import Bar, MarketDataProvider
+from ibkr_trader.broker.pacing import HistoricalPacer
 from ibkr_trader.clock import Clock, SystemClock
 from ibkr_trader.integrations.exceptions import (
     GatewayConnectTimeoutError,
@@ -145,7 +146,11 @@ class IBKRGateway:
         clock: Clock | None = None,
         flags: IntegrationFeatureFlags = DEFAULT_FLAGS,
         connection: IBKRConnection | None = None,
+        historical_pacer: HistoricalPacer | None = None,
+        bars_max_age_seconds: float = 15.0,
     ) -> None:
+        """``historical_pacer`` and ``bars_max_age_seconds`` let a test that moves a simulated
+        clock by hours keep IB's historical pacing and the bar cache on that clock."""
         mode = ExecutionMode(mode)
         if not flags.ENABLE_INTEGRATION_LAYER:
             raise GatewayError("integration layer disabled by ENABLE_INTEGRATION_LAYER")
@@ -191,9 +196,13 @@ class IBKRGateway:
             self._contracts,
             snapshot=True,  # ALPHA LEARNING: always snapshot=True
             clock=self._clock,
+            pacer=historical_pacer,
         )
         self._pipeline = MarketDataPipeline(
-            self._market_data, self._connection, staleness_threshold_seconds=300.0
+            self._market_data,
+            self._connection,
+            staleness_threshold_seconds=300.0,
+            bars_max_age_seconds=bars_max_age_seconds,
         )
         self._account = ""
         self._interlock_error: str | None = None
