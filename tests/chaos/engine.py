@@ -243,7 +243,8 @@ async def run_scenario(seed: int, workdir: Path, *, allow_kill: bool = True) -> 
 
     def on_error(_loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
-        loop_errors.append(f"{context.get('message')}: {exc!r}")
+        where = context.get("future") or context.get("task") or context.get("handle")
+        loop_errors.append(f"{context.get('message')}: {exc!r} in {where!r}"[:600])
 
     loop.set_exception_handler(on_error)
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
@@ -322,7 +323,7 @@ async def _inprocess_scenario(
                 risk.resume("chaos: operator resume")
         # settle: faults off, reconnect, reconcile
         sim.faults.clear()
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(1.0)  # answers already delayed (up to 0.6 s) land first
         if not await wait_connected(gw):
             result.violations.append("did not reconnect after the faults stopped")
             return

@@ -1,4 +1,4 @@
-"""Bugs found by the chaos and fuzz runs in other rooms' code, pinned as expected failures.
+"""Regressions for bugs the chaos and fuzz runs found in other rooms' code.
 
 Each test states the correct behaviour; ``xfail(strict=False)`` until the owner fixes it.
 """
@@ -76,15 +76,6 @@ async def _buy(gw: IBKRGateway, sim: SimulatedGateway, n: int) -> None:
     assert result.status is OrderStatus.FILLED, result
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="integrations.position_manager: the closing order's signal id is "
-    "close:<position_id>:<reason>:<quantity>:<NY date>:<attempt>, and the attempt counter is "
-    "reset after a full fill; a position re-opened the same day with the same size and "
-    "closed again for the same reason gets the SAME client order id, so the executor's "
-    "idempotency returns the first close's FILLED result (duplicate=True) and sends nothing: "
-    "the position stays open while close_all_positions reports it closed",
-)
 async def test_a_reopened_position_closed_again_the_same_day_is_really_closed(
     paper: tuple[SimulatedGateway, IBKRGateway],
 ) -> None:
@@ -96,3 +87,22 @@ async def test_a_reopened_position_closed_again_the_same_day_is_really_closed(
     second = await gw.close_all_positions("EMERGENCY_STOP", timeout=5.0)
     assert [r.duplicate for r in second] == [False]
     assert [p.quantity for p in sim.state.positions.values() if p.quantity] == []
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="a placeOrder answered late (sim delay on msg 3): the executor times out waiting "
+    "for the acknowledgement, sends a cancel that reaches the gateway before the order, and "
+    "journals the order as final Cancelled/TIMEOUT without a broker confirmation; the order "
+    "then works (seed 144: still Submitted at the simulator) or fills (seed 466: filled 2). "
+    "Reconciliation records the executions but leaves a final intent's state alone, so after "
+    "reconciliation the journal says Cancelled/0 filled while the broker says working/filled",
+)
+@pytest.mark.parametrize("seed", [144, 466])
+async def test_a_late_acknowledged_order_is_reconciled_to_the_brokers_state(
+    seed: int, tmp_path: Path
+) -> None:
+    from chaos.engine import run_scenario
+
+    result = await run_scenario(seed, tmp_path / f"s{seed}")
+    assert result.violations == []

@@ -156,12 +156,6 @@ def test_any_broker_reply_gives_a_result_with_a_reason(
         stack.run(_flatten(stack))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="sim.market.MarketModel.set_override accepts NaN and inf (the `price <= 0` check "
-    "lets them through); the next quote then raises in round_tick inside the connection "
-    "handler and the client's socket is dropped",
-)
 @pytest.mark.parametrize("price", [math.nan, math.inf])
 def test_the_simulator_refuses_a_non_finite_override(stack: Stack, price: float) -> None:
     try:

@@ -181,13 +181,6 @@ async def test_no_account_id_in_our_logs_at_info(
     assert PAPER_ACCOUNT not in text
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="ib_async logs the managed account in clear at INFO and WARNING: the "
-    "'Canceled order: Trade(... account=...)' warning and order/trade reprs from "
-    "ib_async.wrapper / ib_async.ib; needs a stdlib logging.Filter using "
-    "ibkr_trader.logging.redact on the ib_async loggers (the lead's call)",
-)
 async def test_no_account_id_in_ib_async_logs_at_info(
     tmp_path: Path, captured_logs: tuple[io.StringIO, io.StringIO]
 ) -> None:
