@@ -112,6 +112,7 @@ class ReconciliationReport:
     trading_state: str = ""
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
+    corrected: tuple[str, ...] = ()  # final intents whose journaled state the gateway contradicted
 
     @property
     def ok(self) -> bool:
@@ -127,6 +128,8 @@ class ReconciliationReport:
             f"{len(self.resolved)} intents settled",
             f"{len(self.fills_recorded)} fills recorded",
         ]
+        if self.corrected:
+            parts.append(f"{len(self.corrected)} journal states corrected")
         if self.unknown_orders:
             parts.append(f"{len(self.unknown_orders)} UNKNOWN broker orders")
         if self.halted:
@@ -153,6 +156,7 @@ class ReconciliationReport:
             "trading_state": self.trading_state,
             "seconds": round(self.seconds, 3),
             "notes": list(self.notes),
+            "corrected": list(self.corrected),
         }
 
 
@@ -280,6 +284,15 @@ class Reconciler:
 
         fills = await self._record_executions(executions, lookup, unknown)
 
+        unresolved_ids = {row.intent.client_order_id for row in unresolved}
+        corrected: list[str] = []
+        for coid, info in by_coid.items():
+            if coid in unresolved_ids:
+                continue
+            final_row = await self._journal.call(journal.find_order, coid)
+            if final_row is not None and await self._correct(final_row, info, trigger):
+                corrected.append(coid)
+
         resolved: list[ResolvedIntent] = []
         for row in unresolved:
             coid = row.intent.client_order_id
@@ -315,6 +328,7 @@ class Reconciler:
             resolved=tuple(resolved),
             fills_recorded=tuple(fills),
             unknown_orders=unknown_list,
+            corrected=tuple(corrected),
             halted=halted or self._risk.trading_state is TradingState.HALTED,
             trading_state=self._risk.trading_state.value,
             seconds=time.monotonic() - t0,
@@ -372,6 +386,49 @@ class Reconciler:
                 price=ex.price,
             )
         return recorded
+
+    async def _correct(self, row: OrderRow, info: OrderInfo, trigger: str) -> bool:
+        """A final intent the gateway contradicts (a cancel that was never confirmed, an order
+        marked lost that the gateway did get): the journal's mirror takes the gateway's state,
+        and the correction is journaled. Nothing is sent."""
+        state = row.state
+        same_status = state.status.strip().lower() == info.status.strip().lower()
+        journal_filled = float(state.filled or 0.0)
+        if same_status and abs(journal_filled - info.filled) < 1e-9:
+            return False
+        coid = row.intent.client_order_id
+        avg = info.avg_fill_price if math.isfinite(info.avg_fill_price) else None
+        await self._journal.record_status(
+            coid,
+            info.status,
+            info.filled,
+            info.remaining if math.isfinite(info.remaining) else None,
+            avg if info.filled else None,
+            detail={
+                "reconciliation": trigger,
+                "corrected_from": state.status,
+                "journal_filled": journal_filled,
+            },
+        )
+        await self._journal.record_event(
+            "reconciliation_corrected",
+            {
+                "client_order_id": coid,
+                "journal_status": state.status,
+                "journal_filled": journal_filled,
+                "gateway_status": info.status,
+                "gateway_filled": info.filled,
+                "trigger": trigger,
+            },
+        )
+        _log.warning(
+            "journal_state_corrected",
+            client_order_id=coid,
+            journal_status=state.status,
+            gateway_status=info.status,
+            gateway_filled=info.filled,
+        )
+        return True
 
     async def _settle(self, row: OrderRow, info: OrderInfo | None, trigger: str) -> ResolvedIntent:
         intent = row.intent

@@ -1,6 +1,10 @@
-"""Regressions for bugs the chaos and fuzz runs found in other rooms' code.
+"""Regression tests for bugs the chaos and fuzz runs found (each one fixed since).
 
-Each test states the correct behaviour; ``xfail(strict=False)`` until the owner fixes it.
+- a re-opened position closed again the same day got the first close's client order id and
+  was never closed;
+- an order acknowledged late (its cancel overtook it) was journaled as final Cancelled without
+  the gateway's confirmation, while it worked or filled: the executor now reports it PENDING
+  and reconciliation settles it, or corrects a final state the gateway contradicts.
 """
 
 from __future__ import annotations
@@ -89,15 +93,6 @@ async def test_a_reopened_position_closed_again_the_same_day_is_really_closed(
     assert [p.quantity for p in sim.state.positions.values() if p.quantity] == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="a placeOrder answered late (sim delay on msg 3): the executor times out waiting "
-    "for the acknowledgement, sends a cancel that reaches the gateway before the order, and "
-    "journals the order as final Cancelled/TIMEOUT without a broker confirmation; the order "
-    "then works (seed 144: still Submitted at the simulator) or fills (seed 466: filled 2). "
-    "Reconciliation records the executions but leaves a final intent's state alone, so after "
-    "reconciliation the journal says Cancelled/0 filled while the broker says working/filled",
-)
 @pytest.mark.parametrize("seed", [144, 466])
 async def test_a_late_acknowledged_order_is_reconciled_to_the_brokers_state(
     seed: int, tmp_path: Path

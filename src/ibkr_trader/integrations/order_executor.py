@@ -69,6 +69,8 @@ __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRe
 _log = get_logger("ibkr_trader.integrations.executor")
 
 CANCEL_GRACE_SECONDS = 5.0  # extra time to cancel the rest of an order after its deadline
+CANCEL_REFUSED_CODES = frozenset({161, 10147, 10148})  # the cancel was refused or not found
+UNCONFIRMED_STATUS = "Unconfirmed"  # not final: reconciliation settles it from the gateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -744,8 +746,11 @@ class OrderExecutor:
             )
             return self._result(
                 request,
-                OrderStatus.TIMEOUT,
-                rejection_reason=f"Execution timeout after {timeout:g}s",
+                OrderStatus.PENDING,
+                rejection_reason=(
+                    f"no acknowledgement within {timeout:g}s: the order may have reached the "
+                    "gateway; reconciliation resolves it, nothing is resent"
+                ),
                 risk_validation=validation,
             )
         except BrokerError as exc:
@@ -799,7 +804,25 @@ class OrderExecutor:
         coid = request.client_order_id
         if snap.perm_id:
             await self._journal.attach_broker_ids(coid, snap.order_id, snap.perm_id)
-        await self._record_snapshot(request, snap)
+        # after a timeout the order is over only if the gateway says so: ib_async marks an
+        # order Cancelled locally when a cancel is refused (10147 not found, 10148 / 161 not
+        # cancellable), e.g. when the cancel overtook a late order that then works or fills
+        unconfirmed = timed_out and (
+            not snap.is_done or snap.last_error_code in CANCEL_REFUSED_CODES
+        )
+        if unconfirmed:
+            await self._journal.record_status(
+                coid,
+                UNCONFIRMED_STATUS,
+                snap.filled,
+                None,
+                snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None,
+                error_code=snap.last_error_code,
+                error_text=snap.last_error_text,
+                detail={"local_status": snap.status},
+            )
+        else:
+            await self._record_snapshot(request, snap)
         side = request.action
         for fill in snap.fills:
             recorded = await self._journal.record_fill(
@@ -832,6 +855,18 @@ class OrderExecutor:
         if snap.is_filled and filled >= request.quantity:
             status = OrderStatus.FILLED
             reason = None
+        elif unconfirmed:
+            status = OrderStatus.PENDING
+            reason = (
+                f"no final state within {timeout:g}s and the cancel is not confirmed by the "
+                f"gateway (local status {snap.status}"
+                + (
+                    f", IB {snap.last_error_code}: {snap.last_error_text}"
+                    if snap.last_error_code
+                    else ""
+                )
+                + f"; filled {filled} so far); reconciliation resolves it, nothing is resent"
+            )
         elif filled > 0:
             status = OrderStatus.PARTIAL
             reason = f"filled {filled} of {request.quantity}" + (
