@@ -99,3 +99,34 @@ async def test_pacer_fails_at_once_when_the_slot_is_beyond_the_deadline() -> Non
     with pytest.raises(BrokerTimeoutError):
         await pacer.acquire(_key(), deadline=clock.now + 5.0)
     assert clock.sleeps == []
+
+
+async def test_an_order_message_takes_a_free_slot_before_a_waiting_data_request() -> None:
+    import asyncio
+
+    from ibkr_trader.broker.pacing import PRIORITY_DATA, PRIORITY_ORDER
+
+    clock = FakeClock()
+    gate = asyncio.Event()  # time stands still until both senders are waiting
+
+    async def yielding_sleep(seconds: float) -> None:
+        clock.sleeps.append(seconds)
+        await gate.wait()
+        await asyncio.sleep(0)  # let the other sender run, as a real sleep would
+        clock.now += seconds
+
+    budget = MessageBudget(2, 1.0, clock=clock, sleep=yielding_sleep)
+    await budget.acquire(2)  # the window is full
+    order: list[str] = []
+
+    async def send(name: str, priority: int) -> None:
+        await budget.acquire(1, priority=priority)
+        order.append(name)
+
+    data = asyncio.create_task(send("data", PRIORITY_DATA))
+    await asyncio.sleep(0)  # the data request is waiting first
+    close = asyncio.create_task(send("close", PRIORITY_ORDER))
+    await asyncio.sleep(0)  # ... and then the close
+    gate.set()
+    await asyncio.gather(data, close)
+    assert order == ["close", "data"]

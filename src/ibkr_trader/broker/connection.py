@@ -58,7 +58,7 @@ from ibkr_trader.broker.exceptions import (
     OrderRejectedError,
 )
 from ibkr_trader.broker.orders import OrderSpec, TradeHandle, snapshot_trade, to_ib_order
-from ibkr_trader.broker.pacing import MessageBudget
+from ibkr_trader.broker.pacing import IB_ASYNC_MAX_REQUESTS, PRIORITY_ORDER, MessageBudget
 from ibkr_trader.clock import Clock, SystemClock
 from ibkr_trader.logging import get_logger, install_record_redaction
 from ibkr_trader.models import ContractSpec
@@ -266,6 +266,7 @@ class IBKRConnection:
 
         self.ib = IB()
         self.ib.RaiseRequestErrors = True  # request errors end the request with RequestError
+        self.ib.client.MaxRequests = IB_ASYNC_MAX_REQUESTS  # just above our own budget
         self.ib.errorEvent += self._on_error
         self.ib.disconnectedEvent += self._on_disconnected
 
@@ -663,7 +664,7 @@ class IBKRConnection:
                 f"{', '.join(accounts) or 'none'}); nothing was sent"
             )
         deadline = time.monotonic() + timeout
-        await self.message_budget.acquire(1, deadline)
+        await self.message_budget.acquire(1, deadline, PRIORITY_ORDER)
         self.require_connected("place_order")
         ib_order: IBOrder = to_ib_order(order)
         try:
@@ -709,7 +710,7 @@ class IBKRConnection:
             return handle
         self.require_connected("cancel_order")
         deadline = time.monotonic() + timeout
-        await self.message_budget.acquire(1, deadline)
+        await self.message_budget.acquire(1, deadline, PRIORITY_ORDER)
         self.require_connected("cancel_order")
         try:
             self.ib.cancelOrder(handle.ib_trade.order)

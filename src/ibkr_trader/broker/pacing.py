@@ -3,8 +3,10 @@
 Two small schedulers, both on an injectable monotonic clock and sleep so tests never sleep:
 
 * :class:`MessageBudget` - a sliding window over every message we send: never more than
-  ``max_messages`` (default 40, under ib_async's own 45/s throttle and IB's 50/s limit) in
-  any ``window`` seconds.
+  ``max_messages`` (default 45) in any ``window`` seconds, order messages first. ib_async's
+  own throttle is set one above it (``IB_ASYNC_MAX_REQUESTS``, 46) so that it only ever catches messages we do not
+  count; both stay under IB's 50/s limit with room for arrival jitter, while a burst still
+  sustains 45/s or more.
 * :class:`HistoricalPacer` - IB's historical pacing rules (error 162): no identical request
   within 15 s, at most 5 requests for one contract/exchange/tick type within 2 s (6 break
   it), at most 60 requests in any 10 minutes; BID_ASK counts twice. A request that would
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
@@ -27,7 +29,10 @@ MonotonicClock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 IB_MESSAGES_PER_SECOND: Final[int] = 50
-DEFAULT_MESSAGE_BUDGET: Final[int] = 40
+DEFAULT_MESSAGE_BUDGET: Final[int] = 45
+IB_ASYNC_MAX_REQUESTS: Final[int] = 46  # ib_async's Client.MaxRequests (its default is 45)
+PRIORITY_ORDER: Final[int] = 0  # placeOrder / cancelOrder: closes must never wait behind data
+PRIORITY_DATA: Final[int] = 1
 IDENTICAL_REQUEST_INTERVAL: Final[float] = 15.0
 SAME_CONTRACT_WINDOW: Final[float] = 2.0
 SAME_CONTRACT_LIMIT: Final[int] = 5
@@ -54,6 +59,7 @@ class MessageBudget:
         self._sleep = sleep
         self._sent: deque[float] = deque()
         self._lock = asyncio.Lock()
+        self._pending: Counter[int] = Counter()
 
     def _prune(self, now: float) -> None:
         while self._sent and now - self._sent[0] >= self.window:
@@ -71,29 +77,42 @@ class MessageBudget:
         self._prune(self._clock())
         return self.max_messages - len(self._sent)
 
-    async def acquire(self, count: int = 1, deadline: float | None = None) -> None:
+    async def acquire(
+        self, count: int = 1, deadline: float | None = None, priority: int = PRIORITY_DATA
+    ) -> None:
         """Wait until ``count`` messages may be sent, then record them as sent.
 
         ``deadline`` is on the same monotonic clock; passing it raises BrokerTimeoutError.
+        A lower ``priority`` goes first: while an order message (``PRIORITY_ORDER``) waits,
+        no data request takes a free slot, so closes go out before market-data refreshes.
         """
         if count > self.max_messages:
             raise ValueError(f"{count} messages exceed the budget of {self.max_messages}")
-        async with self._lock:
+        self._pending[priority] += 1
+        try:
             while True:
-                now = self._clock()
-                self._prune(now)
-                if len(self._sent) + count <= self.max_messages:
-                    for _ in range(count):
-                        self._sent.append(now)
-                    return
-                wait_until = self._sent[len(self._sent) + count - self.max_messages - 1]
-                wait = wait_until + self.window - now
-                if deadline is not None and now + wait > deadline:
-                    raise BrokerTimeoutError(
-                        f"message budget ({self.max_messages}/{self.window:g}s) has no room "
-                        "before the deadline"
-                    )
+                async with self._lock:
+                    now = self._clock()
+                    self._prune(now)
+                    room = len(self._sent) + count <= self.max_messages
+                    outranked = any(p < priority and n > 0 for p, n in self._pending.items())
+                    if room and not outranked:
+                        for _ in range(count):
+                            self._sent.append(now)
+                        return
+                    if room:  # a higher-priority sender is about to take this slot
+                        wait = self.window / self.max_messages
+                    else:
+                        wait_until = self._sent[len(self._sent) + count - self.max_messages - 1]
+                        wait = wait_until + self.window - now
+                    if deadline is not None and now + wait > deadline:
+                        raise BrokerTimeoutError(
+                            f"message budget ({self.max_messages}/{self.window:g}s) has no room "
+                            "before the deadline"
+                        )
                 await self._sleep(max(wait, 0.0))
+        finally:
+            self._pending[priority] -= 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +239,10 @@ class HistoricalPacer:
 
 __all__ = [
     "DEFAULT_MESSAGE_BUDGET",
+    "IB_ASYNC_MAX_REQUESTS",
     "IB_MESSAGES_PER_SECOND",
+    "PRIORITY_DATA",
+    "PRIORITY_ORDER",
     "HistoricalPacer",
     "HistoricalRequestKey",
     "MessageBudget",
