@@ -98,18 +98,18 @@ class TradingSignal(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
-    symbol: str = Field(min_length=1, max_length=12, pattern=r"^[A-Z][A-Z0-9.]*$")
+    symbol: str = Field(min_length=1, max_length=12, pattern=r"^[A-Z][A-Z0-9.]*$", strict=True)
     action: OrderAction
     quantity: int = Field(gt=0, le=10_000, strict=True)
     order_type: OrderType = OrderType.LIMIT
     limit_price: float | None = None
-    expiry: str
+    expiry: str = Field(strict=True)
     strike: float = Field(gt=0)
     right: OptionRight
     signal_strength: float = Field(default=1.0, ge=0.0, le=1.0)
-    strategy_id: str = Field(min_length=1, max_length=64)
+    strategy_id: str = Field(min_length=1, max_length=64, strict=True)
     timestamp: datetime
-    signal_id: str = Field(default="", max_length=128)
+    signal_id: str = Field(default="", max_length=128, strict=True)
 
     @field_validator("right", mode="before")
     @classmethod
@@ -175,8 +175,8 @@ class StrategyContext(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    strategy_id: str = Field(min_length=1, max_length=64)
-    strategy_name: str = Field(min_length=1, max_length=64)
+    strategy_id: str = Field(min_length=1, max_length=64, strict=True)
+    strategy_name: str = Field(min_length=1, max_length=64, strict=True)
     risk_per_trade: float = Field(gt=0, le=1.0)  # fraction of equity
     take_profit_pct: float = Field(ge=0, le=10.0)
     stop_loss_pct: float = Field(ge=0, le=1.0)
