@@ -11,7 +11,7 @@ VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 SRC := src/ibkr_trader
 
-.PHONY: run test lint types pytest bench sim clean env
+.PHONY: run test lint types pytest bench chaos sim clean env
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,8 +38,18 @@ pytest: env
 
 test: lint types pytest
 
+# every benchmark; the soak runs SOAK_CYCLES cycles (10,000 for the long soak)
 bench: env
-	@for b in bench/bench_*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
+	@for b in bench/bench_*.py; do \
+	  echo "== $$b"; \
+	  if [ "$$b" = bench/bench_soak.py ]; then $(RUN) python $$b --cycles $${SOAK_CYCLES:-1000} || exit 1; \
+	  else $(RUN) python $$b || exit 1; fi; \
+	done
+
+# the long runs: CHAOS_SCENARIOS seeded chaos scenarios, then FUZZ_EXAMPLES bad-input examples
+chaos: env
+	$(RUN) python bench/chaos_run.py --scenarios $${CHAOS_SCENARIOS:-1000} --seed $${CHAOS_SEED:-0} --jobs $${CHAOS_JOBS:-4}
+	IBKR_TRADER_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-10000} $(RUN) pytest tests/fuzz -q -p no:cacheprovider --timeout 3600
 
 sim: env
 	$(RUN) ibkr-trader sim
