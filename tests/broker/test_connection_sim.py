@@ -176,3 +176,36 @@ async def test_message_budget_holds_a_burst_under_fifty_per_second(
         await connection.disconnect()
     assert gateway.max_messages_per_second(77) <= 50
     assert gateway.rate_violations(77) == 0
+
+
+async def test_after_1102_the_account_summary_is_refreshed_by_a_task_we_own(
+    gateway: SimulatedGateway, conn: IBKRConnection
+) -> None:
+    assert not conn.ib.wrapper.acctSummary
+    await gateway.broadcast_error(1102)
+    for _ in range(100):
+        if conn.ib.wrapper.acctSummary:
+            break
+        await asyncio.sleep(0.02)
+    assert conn.ib.wrapper.acctSummary  # ib_async's own behaviour, kept
+
+
+async def test_a_drop_right_after_1102_leaves_no_unretrieved_task_error(
+    gateway: SimulatedGateway, conn: IBKRConnection
+) -> None:
+    import gc
+
+    errors: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        gateway.faults.drop_on(62)  # the refresh request itself kills the socket
+        await gateway.broadcast_error(1102)
+        await asyncio.sleep(0.3)
+        await conn.disconnect()
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert errors == []

@@ -268,6 +268,10 @@ class IBKRConnection:
         self.ib.RaiseRequestErrors = True  # request errors end the request with RequestError
         self.ib.client.MaxRequests = IB_ASYNC_MAX_REQUESTS  # just above our own budget
         self.ib.errorEvent += self._on_error
+        # ib_async answers 1102 with a fire-and-forget reqAccountSummaryAsync() task whose
+        # failure (the socket dropped again) is never retrieved; we own that task instead
+        self.ib.errorEvent -= self.ib._onError
+        self._background: set[asyncio.Future[Any]] = set()
         self.ib.disconnectedEvent += self._on_disconnected
 
         self._subscribers: list[Callable[[ConnectionState], None]] = []
@@ -465,6 +469,10 @@ class IBKRConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._reconnect_task = None
+        for job in list(self._background):
+            job.cancel()
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
         was_connected = self.is_connected
         self.ib.disconnect()
         self._fail_handles("disconnect() was called")
@@ -554,10 +562,28 @@ class IBKRConnection:
         elif code in CONNECTIVITY_RESTORED_CODES:
             self._ib_link_up = True
             self._publish(ConnectionState.RESTORED)
+            if code == 1102:  # data maintained: refresh the account summary, as ib_async does
+                self._spawn(self._refresh_account_summary())
         if category is ErrorCategory.WARNING:
             _log.debug("ib notice", req_id=req_id, code=code, text=text)
         else:
             _log.info("ib error", req_id=req_id, code=code, category=category.value, text=text)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        """Run a background job we own: kept until done, its failure logged, never lost."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+
+        def done(finished: asyncio.Future[Any]) -> None:
+            self._background.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                _log.warning("background_job_failed", error=repr(finished.exception()))
+
+        task.add_done_callback(done)
+
+    async def _refresh_account_summary(self) -> None:
+        if self.is_connected:
+            await asyncio.wait_for(self.ib.reqAccountSummaryAsync(), self.timeout)
 
     # -- the bounded call ---------------------------------------------------------------------
     async def call(
