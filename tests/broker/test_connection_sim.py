@@ -209,3 +209,30 @@ async def test_a_drop_right_after_1102_leaves_no_unretrieved_task_error(
     finally:
         loop.set_exception_handler(previous)
     assert errors == []
+
+
+async def test_a_connect_cancelled_mid_handshake_leaves_no_unretrieved_task_error(
+    gateway: SimulatedGateway,
+) -> None:
+    import gc
+
+    errors: list[dict[str, object]] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    gateway.faults.delay(71, 2.0)  # startApi answered late: the handshake is in flight
+    connection = IBKRConnection(gateway.host, gateway.port, client_id=9, reconnect=False)
+    try:
+        attempt = asyncio.ensure_future(connection.connect(5.0))
+        await asyncio.sleep(0.2)
+        attempt.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await attempt
+        await connection.disconnect()
+        await asyncio.sleep(0.1)
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(previous)
+    assert errors == []
+    assert not connection.is_connected

@@ -151,6 +151,12 @@ class ExecutionInfo:
     commission: float | None
 
 
+def _retrieve(task: asyncio.Future[Any]) -> None:
+    """Mark a finished background future's exception as seen (it was handled elsewhere)."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _check_timeout(timeout: float) -> float:
     if not isinstance(timeout, int | float) or not math.isfinite(timeout) or timeout <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
@@ -416,6 +422,9 @@ class IBKRConnection:
                 "free?"
             )
         finally:
+            if not task.done():  # we were cancelled (disconnect() during a reconnect)
+                task.cancel()
+            task.add_done_callback(_retrieve)  # its outcome is never left unretrieved
             ib.client.apiError -= on_api_error
             ib.client.conn.disconnected -= on_socket_closed
             self._handshake_refusal = None
@@ -447,7 +456,16 @@ class IBKRConnection:
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
-        self.ib.disconnect()
+        self._close_ib()
+
+    def _close_ib(self) -> None:
+        """ib_async's disconnect(), which raises when the socket is open but the API session
+        is not ready yet (a handshake in flight): then the socket is closed directly."""
+        try:
+            self.ib.disconnect()
+        except ConnectionError:
+            self.ib.client.disconnect()  # type: ignore[no-untyped-call]
+            self.ib.wrapper.reset()  # type: ignore[no-untyped-call]
 
     def _on_connected(self) -> None:
         self.session += 1
@@ -474,7 +492,7 @@ class IBKRConnection:
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         was_connected = self.is_connected
-        self.ib.disconnect()
+        self._close_ib()
         self._fail_handles("disconnect() was called")
         if was_connected or self.state is not ConnectionState.DISCONNECTED:
             self._publish(ConnectionState.DISCONNECTED)
