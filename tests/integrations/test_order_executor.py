@@ -373,3 +373,34 @@ def test_fill_price_helpers_never_invent_a_price() -> None:
         operator_id="CSATSPRIM",
     )
     assert _reference_price(request, Q()) is None  # type: ignore[arg-type]
+
+
+async def test_the_result_cache_is_bounded_and_old_duplicates_come_from_the_journal(
+    dry: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ibkr_trader.integrations import order_executor
+
+    monkeypatch.setattr(order_executor, "RESULT_CACHE_SIZE", 2)
+    signals = [make_signal(dry.sim, signal_id=f"bounded-{n}") for n in range(4)]
+    first = [await dry.gateway.submit_order(s, CONTEXT, timeout=5.0) for s in signals]
+    assert all(r.status is OrderStatus.SIMULATED for r in first)
+    assert len(dry.gateway.executor._results) == 2
+    again = await dry.gateway.submit_order(signals[0], CONTEXT, timeout=5.0)  # evicted
+    assert again.duplicate and again.order_id == first[0].order_id
+    assert again.status is OrderStatus.SIMULATED
+
+
+async def test_finished_order_handles_are_forgotten_past_a_bound(
+    sim: SimulatedGateway, rig_factory: RigFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ibkr_trader.broker import connection as broker_connection
+
+    monkeypatch.setattr(broker_connection, "MAX_KEPT_HANDLES", 4)
+    roomy = limits(max_contracts_per_position=100, max_open_positions=100)
+    paper = await rig_factory(sim, ExecutionMode.PAPER, risk_limits=roomy)
+    for n in range(7):
+        signal = make_signal(paper.sim, signal_id=f"handles-{n}")
+        result = await paper.gateway.submit_order(signal, CONTEXT, timeout=5.0)
+        assert result.status is OrderStatus.FILLED
+    assert len(paper.gateway.connection._handles) <= 4
+    assert len(paper.orders) == 7

@@ -66,6 +66,7 @@ from ibkr_trader.models import ContractSpec
 install_record_redaction()  # ib_async logs Trade/Position reprs with the account id
 
 T = TypeVar("T")
+MAX_KEPT_HANDLES: Final[int] = 512
 _log = get_logger("ibkr_trader.broker.connection")
 
 _CHECKLIST: Final[str] = (
@@ -684,6 +685,18 @@ class IBKRConnection:
         )
 
     # -- orders -------------------------------------------------------------------------------
+    def _remember(self, handle: TradeHandle) -> None:
+        """Keep a handle by order id; finished ones are forgotten, oldest first, past a bound
+        (a long session must not grow without limit; live orders are always kept)."""
+        self._handles[handle.order_id] = handle
+        if len(self._handles) <= MAX_KEPT_HANDLES:
+            return
+        for order_id in [oid for oid, h in self._handles.items() if h.is_done]:
+            if len(self._handles) <= MAX_KEPT_HANDLES // 2:
+                break
+            if order_id != handle.order_id:
+                del self._handles[order_id]
+
     def trade_handle(self, order_id: int) -> TradeHandle | None:
         return self._handles.get(order_id)
 
@@ -716,7 +729,7 @@ class IBKRConnection:
         except ConnectionError:
             raise GatewayNotConnectedError("place_order: not connected") from None
         handle = TradeHandle(trade, contract.con_id)
-        self._handles[handle.order_id] = handle
+        self._remember(handle)
         _log.info(
             "order sent",
             order_id=handle.order_id,
@@ -749,7 +762,7 @@ class IBKRConnection:
                     order_id=order_id,
                 )
             handle = TradeHandle(trade, int(trade.contract.conId or 0))
-            self._handles[order_id] = handle
+            self._remember(handle)
         if handle.is_done:
             return handle
         self.require_connected("cancel_order")

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -68,6 +69,7 @@ __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRe
 
 _log = get_logger("ibkr_trader.integrations.executor")
 
+RESULT_CACHE_SIZE = 1024
 CANCEL_GRACE_SECONDS = 5.0  # extra time to cancel the rest of an order after its deadline
 CANCEL_REFUSED_CODES = frozenset({161, 10147, 10148})  # the cancel was refused or not found
 UNCONFIRMED_STATUS = "Unconfirmed"  # not final: reconciliation settles it from the gateway
@@ -155,7 +157,7 @@ class OrderExecutor:
         self._flags = flags
         self._commission_per_contract = commission_per_contract
         self._min_commission = min_commission
-        self._results: dict[str, OrderResult] = {}
+        self._results: OrderedDict[str, OrderResult] = OrderedDict()  # recent, bounded
         self._inflight: dict[str, asyncio.Future[OrderResult]] = {}
         if self._mode is ExecutionMode.LIVE:
             raise GatewayError("Live execution blocked: ExecutionMode.LIVE is refused")
@@ -302,7 +304,7 @@ class OrderExecutor:
             return replace(first, duplicate=True)
         earlier = await self._journaled_result(coid)
         if earlier is not None:
-            self._results[coid] = earlier
+            self._remember(coid, earlier)
             return replace(earlier, duplicate=True)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[OrderResult] = loop.create_future()
@@ -316,9 +318,17 @@ class OrderExecutor:
             raise
         finally:
             self._inflight.pop(coid, None)
-        self._results[coid] = result
+        self._remember(coid, result)
         future.set_result(result)
         return result
+
+    def _remember(self, coid: str, result: OrderResult) -> None:
+        """Recent results answer a repeated signal at once; older ones come from the journal
+        (the authority), so the cache stays bounded over a long session."""
+        self._results[coid] = result
+        self._results.move_to_end(coid)
+        while len(self._results) > RESULT_CACHE_SIZE:
+            self._results.popitem(last=False)
 
     async def _journaled_result(self, coid: str) -> OrderResult | None:
         """The first result of an intent journaled before (a restart, a retried signal)."""
