@@ -108,10 +108,14 @@ async def run(cycles: int, mode: str) -> dict[str, Any]:
         errors = 0
         start: dict[str, Any] = {}
         t0 = time.monotonic()
+        samples: list[dict[str, Any]] = []
+        every = max(cycles // 10, 1)
         for i in range(cycles):
             if i == 20:
                 start = sample(sim, i)
                 t0 = time.monotonic()
+            if i > 20 and i % every == 0:
+                samples.append(sample(sim, i))  # the slope, not just the two ends
             try:
                 if orch is not None:
                     report = await orch.run_cycle()
@@ -160,6 +164,7 @@ async def run(cycles: int, mode: str) -> dict[str, Any]:
         "errors": errors,
         "start": start,
         "end": end,
+        "rss_kib_along_the_way": [(x["cycle"], x["rss_kib"]) for x in samples],
         "rss_growth_kib": end["rss_kib"] - start.get("rss_kib", end["rss_kib"]),
         "journal_bytes": (tmp / "soak.sqlite").stat().st_size,
     }
