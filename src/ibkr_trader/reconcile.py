@@ -387,6 +387,21 @@ class Reconciler:
             )
         return recorded
 
+    async def _record_gateway_status(
+        self, coid: str, info: OrderInfo, detail: dict[str, Any]
+    ) -> float | None:
+        """Journal the gateway's view of an order; returns its average fill price if known."""
+        avg = info.avg_fill_price if math.isfinite(info.avg_fill_price) else None
+        await self._journal.record_status(
+            coid,
+            info.status,
+            info.filled,
+            info.remaining if math.isfinite(info.remaining) else None,
+            avg if info.filled else None,
+            detail=detail,
+        )
+        return avg
+
     async def _correct(self, row: OrderRow, info: OrderInfo, trigger: str) -> bool:
         """A final intent the gateway contradicts (a cancel that was never confirmed, an order
         marked lost that the gateway did get): the journal's mirror takes the gateway's state,
@@ -397,14 +412,10 @@ class Reconciler:
         if same_status and abs(journal_filled - info.filled) < 1e-9:
             return False
         coid = row.intent.client_order_id
-        avg = info.avg_fill_price if math.isfinite(info.avg_fill_price) else None
-        await self._journal.record_status(
+        await self._record_gateway_status(
             coid,
-            info.status,
-            info.filled,
-            info.remaining if math.isfinite(info.remaining) else None,
-            avg if info.filled else None,
-            detail={
+            info,
+            {
                 "reconciliation": trigger,
                 "corrected_from": state.status,
                 "journal_filled": journal_filled,
@@ -457,15 +468,7 @@ class Reconciler:
             _log.warning("intent_lost", client_order_id=coid, reason=reason)
             return ResolvedIntent(coid, "lost", reason)
 
-        avg = info.avg_fill_price if math.isfinite(info.avg_fill_price) else None
-        await self._journal.record_status(
-            coid,
-            info.status,
-            info.filled,
-            info.remaining if math.isfinite(info.remaining) else None,
-            avg if info.filled else None,
-            detail={"reconciliation": trigger},
-        )
+        avg = await self._record_gateway_status(coid, info, {"reconciliation": trigger})
         if info.status.strip().lower() in _WORKING:
             reason = f"still working at the gateway ({info.status}, filled {info.filled:g})"
             return ResolvedIntent(coid, "working", reason)
