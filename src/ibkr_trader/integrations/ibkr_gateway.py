@@ -452,8 +452,7 @@ class IBKRGateway:
         cash = await self._journal.call(journal.simulated_cash)
         cash = float(cash or 0.0)
         positions = self._positions.cached()
-        book = await self._journal.call(journal.simulated_positions)
-        if not positions and book:
+        if not positions and await self._has_simulated_positions():
             try:
                 positions = await self._positions.get_all(timeout)
             except (BrokerError, TimeoutError):
@@ -471,6 +470,10 @@ class IBKRGateway:
             day_trades_remaining=None,
             as_of=self._clock.now(),
         )
+
+    async def _has_simulated_positions(self) -> bool:
+        book = await self._journal.call(self._journal.journal.simulated_positions)
+        return bool(book)
 
     async def _refresh_account_if_old(self, timeout: float) -> None:
         if time.monotonic() - self._account_refreshed_at < ACCOUNT_REFRESH_SECONDS:

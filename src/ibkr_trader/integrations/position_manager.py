@@ -320,7 +320,8 @@ class PositionManager:
         # the close's client order id counts the closes of this contract already final in the
         # journal: a close still in flight maps to the same id (never sent twice), while a
         # re-opened position, or a retry after a failed close, gets a new one
-        base = await self._final_closes(position.contract.key, position.symbol)
+        journal = self._journal.journal
+        base = await self._journal.call(journal.final_closes, position.contract.key)
         result: OrderResult | None = None
         for bump in range(10):
             request = self._closing_request(position, closure, base + bump)
@@ -381,18 +382,6 @@ class PositionManager:
             fill_price=result.fill_price,
         )
         return replace(result, closure_reason=closure.value)
-
-    async def _final_closes(self, contract_key: str, symbol: str) -> int:
-        """How many closing intents of this contract the journal holds as final."""
-        journal = self._journal.journal
-        rows = await self._journal.call(journal.orders, None, symbol, 1_000_000)
-        return sum(
-            1
-            for row in rows
-            if row.intent.is_closing
-            and row.intent.contract_key == contract_key
-            and row.state.is_final
-        )
 
     def _closing_request(
         self, position: Position, closure: ClosureReason, sequence: int

@@ -289,6 +289,17 @@ def orders_by_status(
     return [OrderRow(intent_from_row(r), state_from_row(r)) for r in rows]
 
 
+def final_closes(conn: sqlite3.Connection, mode: str, contract_key: str) -> int:
+    """How many closing intents of a contract are final (one indexed count, no rows read)."""
+    row = conn.execute(
+        "SELECT COUNT(*) FROM intents i JOIN order_state s "
+        "ON s.client_order_id = i.client_order_id "
+        "WHERE i.mode = ? AND i.contract_key = ? AND i.is_closing = 1 AND s.is_final = 1",
+        (mode, contract_key),
+    ).fetchone()
+    return int(row[0])
+
+
 def decisions(
     conn: sqlite3.Connection,
     mode: str,

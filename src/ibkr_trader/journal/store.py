@@ -1095,6 +1095,11 @@ class Journal:
         with self._read("unresolved_intents") as conn:
             return queries.orders_by_status(conn, self._mode.value, None, unresolved=True)
 
+    def final_closes(self, contract_key: str) -> int:
+        """How many closing intents of ``contract_key`` are final (a close's sequence number)."""
+        with self._read("final_closes") as conn:
+            return queries.final_closes(conn, self._mode.value, contract_key)
+
     def explain(self, client_order_id: str) -> Explanation | None:
         """Everything about one order: intent, risk decision, statuses, fills, closure."""
         with self._read("explain") as conn:
