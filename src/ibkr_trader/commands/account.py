@@ -41,7 +41,7 @@ from ibkr_trader.models import (
     ValidationResult,
 )
 from ibkr_trader.orchestrator import governor_usage, position_dict
-from ibkr_trader.risk import RiskManager, default_kill_switch_path, load_risk_limits
+from ibkr_trader.risk import RiskManager
 from ibkr_trader.runtime import journal_path_for, open_runtime
 
 _OK = frozenset({OrderStatus.FILLED, OrderStatus.SIMULATED})
@@ -108,7 +108,7 @@ def status(
 def _status(cfg: AppConfig) -> dict[str, Any]:
     mode = ExecutionMode(cfg.run.mode)
     path = journal_path_for(cfg)
-    switch = cfg.paths.kill_switch or default_kill_switch_path()
+    switch = cfg.kill_switch_path()
     clock = SystemClock()
     base: dict[str, Any] = {
         "mode": mode.value,
@@ -127,7 +127,7 @@ def _status(cfg: AppConfig) -> dict[str, Any]:
             "last_reconciliation": None,
         }
     with Journal.open(path, mode, clock, read_only=True) as journal:
-        limits = load_risk_limits(section=cfg.risk)
+        limits = cfg.risk
         risk = RiskManager(limits, _ReadOnlyStore(journal), clock, kill_switch_path=switch)
         unresolved = journal.unresolved_intents()
         cycles = journal.events(limit=1, kind="cycle")

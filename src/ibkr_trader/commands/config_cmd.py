@@ -20,7 +20,7 @@ def show(config: ConfigOption = None, as_json: JsonOption = False) -> None:
         typer.echo(json.dumps(data, default=str))
         return
     out = console()
-    out.print(f"[bold]configuration[/bold] (source: {data.pop('source') or 'defaults'})")
+    out.print(f"[bold]configuration[/bold] (source: {cfg.source or 'defaults'})")
     for section, values in data.items():
         out.print(f"\n[bold]\\[{section}][/bold]")
         if isinstance(values, dict):
