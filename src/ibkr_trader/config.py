@@ -275,11 +275,6 @@ class AppConfig(_Section):
         value = self.environ.get(KILL_SWITCH_ENV, "").strip()
         return Path(value).expanduser() if value else DEFAULT_KILL_SWITCH.expanduser()
 
-    def stop_entries_path(self) -> Path:
-        """The ``reduce`` switch: a file beside the kill switch (``<kill switch>.REDUCE``)."""
-        switch = self.kill_switch_path()
-        return switch.with_name(switch.name + ".REDUCE")
-
     def side_client_id(self) -> int:
         """The client id of a second connection while ``run`` holds ``client_id``."""
         return self.gateway.client_id + CLIENT_ID_OFFSET
@@ -315,7 +310,6 @@ class AppConfig(_Section):
         data["gateway"]["account"] = redact(account) if account else ""
         data["paths"]["journal"] = str(self.journal_path())
         data["paths"]["kill_switch"] = str(self.kill_switch_path())
-        data["paths"]["stop_entries"] = str(self.stop_entries_path())
         data["paths"]["gameplan"] = (
             str(self.paths.gameplan) if self.paths.gameplan else "(none: strategy C, no entries)"
         )
@@ -330,7 +324,6 @@ class AppConfig(_Section):
             out[section] = {key: self.origin(section, key) for key in values}
         out["gateway"]["in_process_simulator"] = self.origin("gateway", "port")
         out["gateway"]["side_client_id"] = f"gateway.client_id + {CLIENT_ID_OFFSET}"
-        out["paths"]["stop_entries"] = "beside the kill switch"
         return out
 
 

@@ -17,7 +17,8 @@ While it runs the trading state is RECONCILING (no order passes the RiskManager)
    nothing is ever sent: an unresolved intent is one the process did not finish simulating.
 5. A broker order whose orderRef and permId the journal does not know (someone else's, or a
    manual one) is reported, and in PAPER mode HALTS trading (``risk.halt``) until the
-   operator has looked and runs ``ibkr-trader resume``.
+   operator has looked and runs ``ibkr-trader resume``. One the operator acknowledged
+   (``ibkr-trader ack PERM_ID --by --reason``) is only noted (``notes``), never halted on.
 
 The result is a frozen :class:`ReconciliationReport` (also journaled as an event).
 """
@@ -25,6 +26,7 @@ The result is a frozen :class:`ReconciliationReport` (also journaled as an event
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Iterable
@@ -39,6 +41,9 @@ from ibkr_trader.journal import AsyncJournal, JournalError, OrderRow
 from ibkr_trader.logging import get_logger
 from ibkr_trader.models import ClosureReason, ExecutionMode, OrderStatus, TradingState
 from ibkr_trader.risk import RiskManager
+
+# risk-state key of an operator's acknowledgement of an unknown broker order (``ack``)
+ACK_KEY_PREFIX = "acknowledged_order:"
 
 __all__ = [
     "BrokerOrders",
@@ -302,7 +307,7 @@ class Reconciler:
             resolved.append(await self._settle(row, found, trigger))
 
         halted = False
-        unknown_list = tuple(unknown.values())
+        unknown_list, acknowledged = await self._split_acknowledged(tuple(unknown.values()))
         if unknown_list:
             described = "; ".join(u.describe() for u in unknown_list[:5])
             await self._journal.record_event(
@@ -328,11 +333,38 @@ class Reconciler:
             resolved=tuple(resolved),
             fills_recorded=tuple(fills),
             unknown_orders=unknown_list,
+            notes=acknowledged,
             corrected=tuple(corrected),
             halted=halted or self._risk.trading_state is TradingState.HALTED,
             trading_state=self._risk.trading_state.value,
             seconds=time.monotonic() - t0,
         )
+
+    async def _split_acknowledged(
+        self, unknown: tuple[UnknownBrokerOrder, ...]
+    ) -> tuple[tuple[UnknownBrokerOrder, ...], tuple[str, ...]]:
+        """Unknown orders an operator acknowledged (``ibkr-trader ack PERM_ID``) are noted,
+        not halted on; the rest stay unknown."""
+        still: list[UnknownBrokerOrder] = []
+        notes: list[str] = []
+        for order in unknown:
+            found = None
+            if order.perm_id:
+                found = await self._journal.call(
+                    self._journal.journal.get_risk_state, f"{ACK_KEY_PREFIX}{order.perm_id}"
+                )
+            if found is None or not isinstance(found[0], str):
+                still.append(order)
+                continue
+            try:
+                ack = json.loads(found[0])
+            except ValueError:
+                ack = {}
+            notes.append(
+                f"acknowledged broker order {order.describe()} by {ack.get('by', '?')}: "
+                f"{ack.get('reason', '')}"
+            )
+        return tuple(still), tuple(notes)
 
     async def _record_executions(
         self,

@@ -11,7 +11,7 @@ import typer
 from ib_async import IB
 from typer.testing import CliRunner
 
-from ibkr_trader.sim.commands import register
+from ibkr_trader.cli.sim import register
 from ibkr_trader.sim.faults import FaultInjector, parse_fault
 
 
@@ -74,7 +74,7 @@ def test_bad_fault_specs_are_refused(spec: str) -> None:
 
 async def test_standalone_sim_prints_its_port_and_serves_ib_async() -> None:
     code = (
-        "import typer; from ibkr_trader.sim.commands import register; app = typer.Typer(); "
+        "import typer; from ibkr_trader.cli.sim import register; app = typer.Typer(); "
         "register(app); app.command('x')(lambda: None); app()"
     )
     proc = await asyncio.create_subprocess_exec(

@@ -2,16 +2,21 @@
 
 - 0: done;
 - 1: an operational failure or a refusal (the gateway unreachable, a broker or journal error,
-  the paper interlock, a close that did not fill, a position that is not open);
+  the paper interlock, a close that did not fill, a position that is not open, an order
+  reference that is not in the journal, a cycle that ended HALTED, a rejected demo order);
 - 2: a usage or configuration error (bad option, unknown config key, invalid risk limits);
 - 130: interrupted (Ctrl-C).
 
 :class:`PolicyGroup` wraps every command's invocation: our errors become one ``error: ...``
 line on stderr and their exit code, never a traceback.
+
+Nothing heavy is imported here: an exception class can only be raised once its module is
+loaded, so the broker's and the journal's error classes are looked up in ``sys.modules``.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Final
 
 import typer
@@ -19,17 +24,16 @@ from pydantic import ValidationError
 from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.config import ConfigError
-from ibkr_trader.journal import JournalError
-from ibkr_trader.logging import redact
-from ibkr_trader.risk import RiskConfigError
+from ibkr_trader.redaction import redact
+from ibkr_trader.risk.config import RiskConfigError
 
 __all__ = [
     "EXIT_FAILURE",
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
+    "CommandError",
     "PolicyGroup",
     "exit_code_for",
 ]
@@ -39,14 +43,38 @@ EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
+_FAILURES: Final = (
+    ("ibkr_trader.broker.exceptions", "BrokerError"),
+    ("ibkr_trader.journal.records", "JournalError"),
+)
+
+
+class CommandError(Exception):
+    """A command's own refusal, with its exit code (default 1)."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _loaded(module: str, name: str) -> type[BaseException] | None:
+    found = getattr(sys.modules.get(module), name, None)
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
+
 
 def exit_code_for(exc: BaseException) -> int | None:
     """The exit code for one of our errors, or None for anything else (a bug: re-raised)."""
     if isinstance(exc, KeyboardInterrupt):
         return EXIT_INTERRUPTED
+    if isinstance(exc, CommandError):
+        return exc.code
     if isinstance(exc, ConfigError | RiskConfigError | ValidationError):
         return EXIT_USAGE
-    if isinstance(exc, BrokerError | JournalError | TimeoutError | OSError):
+    for module, name in _FAILURES:
+        cls = _loaded(module, name)
+        if cls is not None and isinstance(exc, cls):
+            return EXIT_FAILURE
+    if isinstance(exc, TimeoutError | OSError):
         return EXIT_FAILURE
     return None
 

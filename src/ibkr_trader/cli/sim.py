@@ -1,16 +1,19 @@
-"""``ibkr-trader sim``: run the simulated IB Gateway standalone until Ctrl-C."""
+"""``ibkr-trader sim``: run the simulated IB Gateway standalone until Ctrl-C (exit 130).
+
+``--at "2026-12-01 10:30"`` starts the simulator's clock at that New York instant with the
+NYSE calendar on (a rehearsal outside market hours: RTH bars and an open market as on that
+day); the clock then runs at real speed.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Annotated
 
 import typer
 
-from ibkr_trader.sim.faults import parse_fault
-from ibkr_trader.sim.server import SimulatedGateway, is_loopback
-from ibkr_trader.sim.state import SimConfig
+from ibkr_trader.cli.common import AtOption, parse_at
+from ibkr_trader.cli.errors import EXIT_INTERRUPTED
 
 DEFAULT_PORT = 4010  # none of IB's 4001 / 4002 / 7496 / 7497
 
@@ -36,8 +39,14 @@ def sim(
     fill_latency: Annotated[float, typer.Option(help="Seconds from acceptance to fill.")] = 0.0,
     no_pacing: Annotated[bool, typer.Option(help="Switch off historical-data pacing.")] = False,
     allow_remote: Annotated[bool, typer.Option(help="Allow a non-loopback host.")] = False,
+    at: AtOption = None,
 ) -> None:
     """Run the simulated IB Gateway (TWS API, server version 178) until Ctrl-C."""
+    from ibkr_trader.sim.faults import parse_fault
+    from ibkr_trader.sim.server import SimulatedGateway, is_loopback
+    from ibkr_trader.sim.state import SimConfig
+
+    start = parse_at(at)
     if not is_loopback(host) and not allow_remote:
         typer.echo(
             f"refusing to bind {host}: not a loopback address (use --allow-remote)", err=True
@@ -53,7 +62,8 @@ def sim(
             port=port,
             accounts=tuple(account or ["DU1234567"]),
             seed=seed,
-            calendar=calendar,
+            calendar=calendar or start is not None,
+            start=start,
             fill_latency=fill_latency,
             pacing=not no_pacing,
             allow_non_loopback=allow_remote,
@@ -67,14 +77,18 @@ def sim(
         for spec in specs:
             spec(gateway.faults)
         await gateway.start()
+        when = f", market time {start:%Y-%m-%d %H:%M} New York" if start else ""
         typer.echo(
             f"simulated IB Gateway listening on {gateway.host}:{gateway.port} "
-            f"accounts {','.join(gateway.accounts)} (Ctrl-C to stop)"
+            f"accounts {','.join(gateway.accounts)}{when} (Ctrl-C to stop)"
         )
         try:
             await gateway.serve_forever()
         finally:
             await gateway.close()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo("simulated IB Gateway stopped (interrupted)", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
