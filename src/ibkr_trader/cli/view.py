@@ -73,8 +73,10 @@ def _table(title: str) -> Table:
         title_justify="left",
         title_style="bold",
         box=box.SIMPLE_HEAD,
+        show_edge=False,
         pad_edge=False,
         padding=(0, 1),
+        collapse_padding=True,
         expand=False,
     )
 
@@ -139,7 +141,7 @@ def positions_table(
     positions: Sequence[Position], title: str = "Positions", *, known: bool = True
 ) -> Table:
     table = _table(title)
-    table.add_column("contract", overflow="fold")
+    table.add_column("contract", no_wrap=True)
     for column in ("qty", "entry", "mark", "P&L", "DTE"):
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("flag", overflow="fold")
@@ -167,17 +169,17 @@ def open_orders_table(
     """Our working orders, with how long each has waited for its fill."""
     table = _table("Open orders")
     table.add_column("order (orderRef)", overflow="fold")
-    table.add_column("contract", overflow="fold")
+    table.add_column("contract", no_wrap=True)
     table.add_column("side", no_wrap=True)
     table.add_column("qty", justify="right", no_wrap=True)
     table.add_column("limit", justify="right", no_wrap=True)
-    table.add_column("status", overflow="fold")
+    table.add_column("status", no_wrap=True)
     for row in orders:
         intent, state = row.intent, row.state
         status = state.status or "new"
         if now is not None:
             waited = max(0.0, (now - intent.created_at).total_seconds())
-            status += f", waiting for fill {waited:.0f}/{order_timeout:.0f} s"
+            status += f"\nwaiting for fill {waited:.0f}/{order_timeout:.0f} s"
         table.add_row(
             intent.client_order_id,
             _key_name(intent.contract_key),
