@@ -1,6 +1,6 @@
 """Options and helpers shared by the commands (typer and rich stay inside ``cli/``).
 
-Light on purpose: the configuration (pydantic) and typer only; rich, structlog, the journal,
+Light on purpose: typer only; the configuration (pydantic), rich, structlog, the journal,
 the broker and the calendar are imported by the commands that use them, when they run.
 """
 
@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
-from ibkr_trader.config import AppConfig, ConfigError, load_config
-
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from ibkr_trader.config import AppConfig
 
 ConfigOption = Annotated[
     Path | None,
@@ -108,6 +108,8 @@ def app_config(
     **run: Any,
 ) -> AppConfig:
     """The configuration with the command line's overrides applied (ConfigError -> exit 2)."""
+    from ibkr_trader.config import ConfigError, load_config
+
     if mode is not None and mode.strip().lower() not in ("dry_run", "paper"):
         raise ConfigError(f"--mode must be dry_run or paper, not {mode!r} (live is blocked)")
     config = load_config(path)

@@ -28,7 +28,6 @@ from ibkr_trader.cli.common import (
 )
 from ibkr_trader.cli.errors import EXIT_INTERRUPTED
 from ibkr_trader.cli.run import check_rehearsal
-from ibkr_trader.config import ConfigError
 
 
 def demo(
@@ -44,6 +43,8 @@ def demo(
     """The handoff's full cycle once: market data, a signal, risk, an order, positions."""
     cfg = app_config(config, mode=mode, host=host, port=port, journal=journal)
     if cfg.run.mode != "dry_run" and cfg.gateway.port is None:
+        from ibkr_trader.config import ConfigError
+
         raise ConfigError(
             f"{cfg.run.mode} mode needs an explicit gateway port (--port or [gateway] port); "
             "it never trades against an in-process simulator"

@@ -10,8 +10,10 @@
 :class:`PolicyGroup` wraps every command's invocation: our errors become one ``error: ...``
 line on stderr and their exit code, never a traceback.
 
-Nothing heavy is imported here: an exception class can only be raised once its module is
-loaded, so the broker's and the journal's error classes are looked up in ``sys.modules``.
+Nothing heavy is imported here (``--help`` and ``version`` load neither pydantic nor the
+configuration): an exception class can only be raised once its module is loaded, so the
+configuration's, pydantic's, the broker's and the journal's error classes are looked up in
+``sys.modules``.
 """
 
 from __future__ import annotations
@@ -20,13 +22,10 @@ import sys
 from typing import Any, Final
 
 import typer
-from pydantic import ValidationError
 from typer.core import TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from ibkr_trader.config import ConfigError
 from ibkr_trader.redaction import redact
-from ibkr_trader.risk.config import RiskConfigError
 
 __all__ = [
     "EXIT_FAILURE",
@@ -43,6 +42,11 @@ EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
 EXIT_INTERRUPTED: Final = 130
 
+_USAGE: Final = (
+    ("ibkr_trader.config", "ConfigError"),
+    ("ibkr_trader.risk.config", "RiskConfigError"),
+    ("pydantic_core", "ValidationError"),
+)
 _FAILURES: Final = (
     ("ibkr_trader.broker.exceptions", "BrokerError"),
     ("ibkr_trader.journal.records", "JournalError"),
@@ -68,8 +72,10 @@ def exit_code_for(exc: BaseException) -> int | None:
         return EXIT_INTERRUPTED
     if isinstance(exc, CommandError):
         return exc.code
-    if isinstance(exc, ConfigError | RiskConfigError | ValidationError):
-        return EXIT_USAGE
+    for module, name in _USAGE:
+        cls = _loaded(module, name)
+        if cls is not None and isinstance(exc, cls):
+            return EXIT_USAGE
     for module, name in _FAILURES:
         cls = _loaded(module, name)
         if cls is not None and isinstance(exc, cls):
@@ -82,10 +88,11 @@ def exit_code_for(exc: BaseException) -> int | None:
 def describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted"
-    if isinstance(exc, ValidationError):
+    validation = _loaded("pydantic_core", "ValidationError")
+    if validation is not None and isinstance(exc, validation):
+        errors: Any = getattr(exc, "errors")  # noqa: B009 - pydantic's, typed loosely here
         parts = [
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in errors()
         ]
         return "invalid value: " + "; ".join(parts)
     return redact(str(exc) or type(exc).__name__)

@@ -20,7 +20,6 @@ stopped by Ctrl-C.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import signal
@@ -46,7 +45,6 @@ from ibkr_trader.cli.common import (
     setup_logging,
 )
 from ibkr_trader.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
-from ibkr_trader.config import ConfigError
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -87,6 +85,8 @@ def run(
     start = parse_at(at)
     check_rehearsal(cfg, start)
     setup_logging()
+    import asyncio
+
     code = asyncio.run(_run(cfg, once=once, as_json=as_json, start=start))
     raise typer.Exit(code)
 
@@ -94,6 +94,8 @@ def run(
 def check_rehearsal(cfg: AppConfig, start: datetime | None) -> None:
     """``--at`` moves the in-process simulator's clock; a real gateway's clock is its own."""
     if start is not None and cfg.gateway.port is not None:
+        from ibkr_trader.config import ConfigError
+
         raise ConfigError(
             "--at rehearses against the in-process simulator only (no gateway port); "
             "for `ibkr-trader sim` give --at to the sim itself"
@@ -125,6 +127,8 @@ async def _open_orders(rt: Runtime) -> list[OrderRow]:
 
 
 async def _run(cfg: AppConfig, *, once: bool, as_json: bool, start: datetime | None) -> int:
+    import asyncio
+
     from ibkr_trader.orchestrator import OrchestratorRunner
     from ibkr_trader.runtime import open_runtime
 
@@ -190,6 +194,8 @@ async def _run(cfg: AppConfig, *, once: bool, as_json: bool, start: datetime | N
 
 async def _with_orders(runner: OrchestratorRunner, collect: Any) -> None:
     """Run the runner; the open orders are read before each report is shown."""
+    import asyncio
+
     shown = runner.on_report
     pending: list[CycleReport] = []
     runner.on_report = pending.append
@@ -209,6 +215,8 @@ async def _with_orders(runner: OrchestratorRunner, collect: Any) -> None:
 
 async def _live(rt: Runtime, runner: OrchestratorRunner, out: Console) -> None:
     """The live view: at once, ticking while a cycle runs, then each cycle's panel."""
+    import asyncio
+
     from rich.live import Live
 
     from ibkr_trader.cli.view import running_view
