@@ -20,6 +20,38 @@ import structlog
 from ibkr_trader.clock import SystemClock
 from ibkr_trader.testing import rig_instant
 
+#: Everything that trades, closes, counts days or checks market hours: ``make test-dates`` runs
+#: these (``-m dates``) at every instant of the sweep. A test elsewhere opts in with
+#: ``@pytest.mark.dates``.
+DATE_SENSITIVE = (
+    "tests/chaos/test_known_bugs.py",
+    "tests/integration/",
+    "tests/integrations/",
+    "tests/journal/",
+    "tests/orchestrator/",
+    "tests/risk/",
+    "tests/security/",
+    "tests/strategies/",
+    "tests/test_cli.py",
+    "tests/test_market_hours.py",
+    "tests/test_reconcile.py",
+    "tests/testing/",
+)
+#: ... except these, which read no time at all (pure indicator arithmetic; a SIGKILL test of the
+#: journal's file handling): the sweep would only spend minutes on them.
+NOT_DATE_SENSITIVE = (
+    "tests/integrations/test_indicators.py",
+    "tests/journal/test_kill.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        where = item.path.relative_to(root).as_posix()
+        if where.startswith(DATE_SENSITIVE) and not where.startswith(NOT_DATE_SENSITIVE):
+            item.add_marker(pytest.mark.dates)
+
 
 @pytest.fixture(autouse=True)
 def _reset_logging() -> Iterator[None]:

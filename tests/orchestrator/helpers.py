@@ -27,6 +27,7 @@ async def trading_rig(
     calendar: bool = True,
     limits: RiskLimits | None = None,
     alert_command: Sequence[str] = (),
+    alert_timeout: float = 5.0,
     disconnect_minutes: float = 5.0,
     configure: Callable[[SimulatedGateway], None] | None = None,
 ) -> AsyncIterator[Rig]:
@@ -38,6 +39,7 @@ async def trading_rig(
         configure=configure,
         risk_limits=limits or RiskLimits(),
         alert_command=alert_command,
+        alert_timeout=alert_timeout,
         disconnect_minutes=disconnect_minutes,
         client_id=7,
         name=mode.value,

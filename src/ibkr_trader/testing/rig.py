@@ -181,6 +181,7 @@ async def build_rig(
     timeout: float = 5.0,
     dry_run_starting_cash: float | None = None,
     alert_command: Sequence[str] = (),
+    alert_timeout: float = 5.0,
     disconnect_minutes: float = 5.0,
     follow_sim_time: bool = False,
     name: str | None = None,
@@ -214,7 +215,7 @@ async def build_rig(
     if own_connection:  # quick reconnects for the disconnect scenarios
         gateway.connection.backoff_initial = 0.05
         gateway.connection.backoff_max = 0.2
-    alerts = AlertHook(alert_command, 5.0, disconnect_minutes=disconnect_minutes)
+    alerts = AlertHook(alert_command, alert_timeout, disconnect_minutes=disconnect_minutes)
     alerts.set_sink(ajournal.record_event)
     rig = Rig(sim, journal, ajournal, risk, gateway, kill_switch, alerts, tmp)
     if connect:
