@@ -106,7 +106,7 @@ _PROCESS_VARIABLES: Final = frozenset(
         "IBKR_TRADER_ALERT_DETAIL",
     }
 )
-_PROCESS_PREFIXES: Final = ("IBKR_TRADER_CHAOS_", "IBKR_TRADER_FUZZ_")
+_PROCESS_PREFIXES: Final = ("IBKR_TRADER_CHAOS_", "IBKR_TRADER_FUZZ_", "IBKR_TRADER_TEST_")
 _LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -161,7 +161,7 @@ async def _simulator(config: AppConfig, start: datetime | None) -> AsyncIterator
         port=0,
         pacing=False,
         calendar=True,
-        start=start if start is not None else replay_start(datetime.now(UTC)),
+        start=start if start is not None else replay_start(SystemClock().now()),
     )
     async with SimulatedGateway(sim_config) as sim:
         yield sim

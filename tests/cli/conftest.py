@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from typer.testing import CliRunner
 
 from ibkr_trader.cli import app
 from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.testing import rig_instant
 
 runner = CliRunner()
 
@@ -147,40 +147,72 @@ def last_json(stdout: str) -> dict[str, Any]:
     return data
 
 
+def at_rig_instant(module: str, *args: str) -> list[str]:
+    """argv of ``python -m MODULE ARGS`` in a subprocess whose clock is the rig's instant
+    (``ibkr_trader.testing.at``): a child process never reads this machine's date either."""
+    instant = rig_instant().isoformat()
+    return [sys.executable, "-m", "ibkr_trader.testing.at", instant, module, *args]
+
+
 class RunningBot:
-    """``ibkr-trader run --json`` in a subprocess; its cycle reports read line by line."""
+    """``ibkr-trader run --json`` in a subprocess; its cycle reports are read by a thread.
+
+    Reports queue up while the test does something else; :meth:`drain` takes those already
+    printed, so the next one is the cycle in flight or a later one."""
 
     def __init__(self, *args: str, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ibkr_trader.cli.app", "run", "--json", *args],
+            at_rig_instant("ibkr_trader.cli.app", "run", "--json", *args),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             env=env,
             text=True,
         )
         self.reports: list[dict[str, Any]] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                self._lines.put(line)
+        self._lines.put(None)
 
     def next_report(self, timeout: float = 60.0) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                err = self.proc.stderr.read() if self.proc.stderr else ""
-                raise AssertionError(f"run ended ({self.proc.poll()}): {err[-2000:]}")
-            if line.startswith("{"):
-                report = json.loads(line)
-                self.reports.append(report)
-                return dict(report)
-        raise AssertionError("no cycle report in time")
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("no cycle report in time") from None
+        if line is None:
+            self._lines.put(None)
+            err = self.proc.stderr.read() if self.proc.stderr else ""
+            raise AssertionError(f"run ended ({self.proc.poll()}): {err[-2000:]}")
+        report = json.loads(line)
+        self.reports.append(report)
+        return dict(report)
 
-    def first_cycle_after(self, moment: datetime) -> dict[str, Any]:
-        """The first cycle that started after ``moment`` (earlier ones are still buffered)."""
-        for _ in range(200):
+    def drain(self) -> None:
+        """Take every report already printed (they describe cycles before now)."""
+        while True:
+            try:
+                line = self._lines.get_nowait()
+            except queue.Empty:
+                return
+            if line is None:
+                self._lines.put(None)
+                return
+            self.reports.append(json.loads(line))
+
+    def within_one_cycle(self, state: str) -> dict[str, Any]:
+        """After :meth:`drain` and a command: the cycle in flight may predate the command, the
+        next one must show ``state``."""
+        for _ in range(2):
             report = self.next_report()
-            if datetime.fromisoformat(report["started_at"]) > moment:
+            if report["trading_state"] == state:
                 return report
-        raise AssertionError("no cycle started after the moment")
+        raise AssertionError(f"not {state} within one cycle: {self.reports[-2:]}")
 
     def wait_for(self, state: str, cycles: int = 6) -> dict[str, Any]:
         for _ in range(cycles):

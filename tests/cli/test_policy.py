@@ -9,13 +9,13 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from cli.conftest import (
     ThreadedGateway,
+    at_rig_instant,
     child_env,
     invoke,
     last_json,
@@ -141,7 +141,7 @@ def test_demo_with_a_rejected_order_exits_1() -> None:
 
 def test_sim_stops_on_ctrl_c_with_130() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ibkr_trader.cli.app", "sim", "--port", "0"],
+        at_rig_instant("ibkr_trader.cli.app", "sim", "--port", "0"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -226,16 +226,7 @@ def test_demo_and_sim_take_at() -> None:
     code, out, _ = invoke("demo", "--at", "2026-12-01 10:30")
     assert code == 0, out
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ibkr_trader.cli.app",
-            "sim",
-            "--port",
-            "0",
-            "--at",
-            "2026-12-01 10:30",
-        ],
+        at_rig_instant("ibkr_trader.cli.app", "sim", "--port", "0", "--at", "2026-12-01 10:30"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

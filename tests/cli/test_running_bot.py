@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
-from datetime import UTC, datetime
 from pathlib import Path
 
 from ib_async import IB, LimitOrder, Stock
@@ -21,11 +20,6 @@ from cli.conftest import (
     last_json,
     paper_toml,
 )
-
-
-def now() -> datetime:
-    """The moment a command returned: the running bot (system clock) is compared with it."""
-    return datetime.now(UTC)
 
 
 def test_halt_reduce_resume_reach_the_running_bot_and_positions_close_work_beside_it(
@@ -46,27 +40,30 @@ def test_halt_reduce_resume_reach_the_running_bot_and_positions_close_work_besid
         assert last_json(out)["ok"] is True
 
         # halt: the configured kill switch, not ~/.ibkr-trader/HALT
+        bot.drain()
         code, out, _ = invoke("halt", "--reason", "news", "--config", str(config), "--json")
         assert code == 0
         halted = last_json(out)
         assert halted["kill_switch"] == str(tmp_path / "ibkr" / "HALT")
         assert (tmp_path / "ibkr" / "HALT").exists()
         assert not (tmp_path / "default-HALT").exists()
-        report = bot.first_cycle_after(now())  # within one cycle
-        assert report["trading_state"] == "HALTED" and "news" in report["state_cause"]
+        report = bot.within_one_cycle("HALTED")
+        assert "news" in report["state_cause"]
 
+        bot.drain()
         code, out, _ = invoke("resume", "--config", str(config), "--json")
         assert code == 0 and last_json(out)["kill_switch_removed"] is True
-        assert bot.first_cycle_after(now())["trading_state"] == "ACTIVE"
+        bot.within_one_cycle("ACTIVE")
 
+        bot.drain()
         code, out, _ = invoke("reduce", "--reason", "lunch", "--config", str(config), "--json")
         assert code == 0 and last_json(out)["trading_state"] == "REDUCING"
-        reducing = bot.first_cycle_after(now())
-        assert reducing["trading_state"] == "REDUCING" and reducing["entries_allowed"] is False
+        assert bot.within_one_cycle("REDUCING")["entries_allowed"] is False
 
+        bot.drain()
         code, out, _ = invoke("resume", "--config", str(config), "--json")
         assert code == 0 and last_json(out)["trading_state"] == "ACTIVE"
-        assert bot.first_cycle_after(now())["trading_state"] == "ACTIVE"
+        bot.within_one_cycle("ACTIVE")
 
         code, out, _ = invoke("status", "--config", str(config))
         assert code == 0 and "trading state: ACTIVE" in out and "{" not in out

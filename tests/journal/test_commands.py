@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,15 @@ from ibkr_trader.journal import Journal
 from ibkr_trader.models import ExecutionMode, OrderStatus, TradeRequest, ValidationResult
 
 NOW = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands read the configuration: none from this machine's environment."""
+    for name in list(os.environ):
+        if name.startswith("IBKR_TRADER"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
 
 
 @pytest.fixture

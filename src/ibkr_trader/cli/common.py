@@ -59,12 +59,10 @@ AtOption = Annotated[
 ]
 
 _LOG_LEVEL = ["WARNING"]
-_LOGGING_DONE = [False]
 
 
 def set_log_level(level: str) -> None:
     _LOG_LEVEL[0] = level
-    _LOGGING_DONE[0] = False
 
 
 class _CurrentStderr:
@@ -82,10 +80,8 @@ class _CurrentStderr:
 
 
 def setup_logging() -> None:
-    """Configure structlog (stderr) the first time a command needs it: importing structlog
-    costs more than a light command's whole budget, so ``halt`` or ``journal`` never do."""
-    if _LOGGING_DONE[0]:
-        return
+    """Configure structlog (stderr) when a command needs it, not for every command:
+    importing structlog costs more than ``--help`` or ``journal`` should."""
     from ibkr_trader.logging import configure_logging
 
     saved: TextIO = sys.stderr
@@ -95,7 +91,6 @@ def setup_logging() -> None:
         configure_logging(_LOG_LEVEL[0])
     finally:
         sys.stderr = saved
-    _LOGGING_DONE[0] = True
 
 
 def app_config(

@@ -97,14 +97,13 @@ def halt(
     as_json: JsonOption = False,
 ) -> None:
     """Halt trading: no order at all, closes included (kill-switch file + journal)."""
-    from datetime import UTC, datetime
-
+    from ibkr_trader.clock import SystemClock
     from ibkr_trader.risk import killswitch
 
     cfg = _config(config, mode, journal, kill_switch)
     path = cfg.kill_switch_path()
     cause = f"operator halt via CLI: {reason}"
-    killswitch.engage(path, cause, datetime.now(UTC))
+    killswitch.engage(path, cause, SystemClock().now())
     payload: dict[str, Any] = {
         "trading_state": "HALTED",
         "kill_switch": str(path),
@@ -187,8 +186,7 @@ def ack(
         typer.echo("error: give a positive PERM_ID, --by NAME and --reason WHY", err=True)
         raise typer.Exit(EXIT_USAGE)
     cfg = _config(config, mode, journal, None)
-    from datetime import UTC, datetime
-
+    from ibkr_trader.clock import SystemClock
     from ibkr_trader.journal import Journal
     from ibkr_trader.models import ExecutionMode
     from ibkr_trader.reconcile import ACK_KEY_PREFIX
@@ -200,7 +198,7 @@ def ack(
         "perm_id": perm_id,
         "by": by.strip(),
         "reason": reason.strip(),
-        "at": datetime.now(UTC).isoformat(),
+        "at": SystemClock().now().isoformat(),
     }
     with Journal.open(path, ExecutionMode(cfg.run.mode)) as j:
         j.put_risk_state(f"{ACK_KEY_PREFIX}{perm_id}", json.dumps(detail), None)

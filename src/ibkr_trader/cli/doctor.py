@@ -74,12 +74,11 @@ def _reachable(host: str, port: int, timeout: float) -> Check:
 
 
 async def _session_checks(cfg: AppConfig, client_id: int, timeout: float) -> list[Check]:
-    from datetime import UTC, datetime
-
     from ibkr_trader.broker.connection import IBKRConnection
     from ibkr_trader.broker.contracts import ContractManager
     from ibkr_trader.broker.exceptions import BrokerError
     from ibkr_trader.broker.market_data import MarketDataProvider
+    from ibkr_trader.clock import SystemClock
     from ibkr_trader.logging import redact
 
     host, port = cfg.gateway.host, int(cfg.gateway.port or 0)
@@ -197,7 +196,7 @@ async def _session_checks(cfg: AppConfig, client_id: int, timeout: float) -> lis
         except (BrokerError, OSError) as exc:
             checks.append(Check("clock skew", FAIL, f"no gateway time: {exc}"))
         else:
-            skew = (server - datetime.now(UTC)).total_seconds()
+            skew = (server - SystemClock().now()).total_seconds()
             status = (
                 OK
                 if abs(skew) <= SKEW_WARN_SECONDS

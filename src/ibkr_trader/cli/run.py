@@ -24,7 +24,7 @@ import contextlib
 import math
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -45,6 +45,7 @@ from ibkr_trader.cli.common import (
     setup_logging,
 )
 from ibkr_trader.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
+from ibkr_trader.clock import SystemClock
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -104,7 +105,7 @@ def check_rehearsal(cfg: AppConfig, start: datetime | None) -> None:
 
 async def record_clock(rt: Runtime, phase: str, start: datetime | None) -> None:
     """Journal both clocks: wall time (the machine's) and market time (the run's clock)."""
-    wall = datetime.now(UTC)
+    wall = SystemClock().now()
     market = rt.clock.now()
     await rt.ajournal.record_event(
         "session_clock",
@@ -278,7 +279,7 @@ def _payload(rt: Runtime, report: CycleReport) -> dict[str, object]:
     data["governors"] = governor_usage(rt.risk, rt.clock)
     data["journal"] = str(rt.journal.path)
     data["target"] = rt.target
-    data["wall_time"] = datetime.now(UTC).isoformat()
+    data["wall_time"] = SystemClock().now().isoformat()
     return data
 
 
