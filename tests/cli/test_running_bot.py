@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import subprocess
 from pathlib import Path
 
 from ib_async import IB, LimitOrder, Stock
@@ -15,6 +16,7 @@ from ib_async import IB, LimitOrder, Stock
 from cli.conftest import (
     RunningBot,
     ThreadedGateway,
+    at_rig_instant,
     child_env,
     invoke,
     last_json,
@@ -72,14 +74,33 @@ def test_halt_reduce_resume_reach_the_running_bot_and_positions_close_work_besid
     assert code == 0  # SIGTERM: a clean stop
 
 
-def test_ctrl_c_stops_run_with_130(tmp_path: Path, gateway: ThreadedGateway) -> None:
+def test_ctrl_c_stops_run_with_130_and_a_session_summary(
+    tmp_path: Path, gateway: ThreadedGateway
+) -> None:
     config = paper_toml(tmp_path, gateway.port)
-    bot = RunningBot("--config", str(config), env=child_env())
+    proc = subprocess.Popen(
+        at_rig_instant("ibkr_trader.cli.app", "run", "--config", str(config)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env(),
+    )
     try:
-        bot.wait_for("ACTIVE")
+        assert proc.stdout is not None
+        seen = ""
+        while "Decisions this cycle" not in seen:  # the first cycle's panel
+            line = proc.stdout.readline()
+            assert line, proc.stderr.read() if proc.stderr else ""
+            seen += line
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
     finally:
-        code = bot.stop(signal.SIGINT)
-    assert code == 130
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130
+    assert "Session summary · paper (SIGINT)" in rest
+    for line in ("cycles", "orders", "fills", "closures", "realized P&L", "governors"):
+        assert line in rest
 
 
 async def _manual_order(port: int) -> int:
