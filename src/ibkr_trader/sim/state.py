@@ -93,6 +93,10 @@ TICK_VOLUME: Final = (8, 74)
 TICK_CLOSE: Final = (9, 75)
 TICK_OPEN: Final = (14, 76)
 TICK_LAST_TIMESTAMP: Final = (45, 88)
+TICK_BID_OPTION: Final = (10, 80)
+TICK_ASK_OPTION: Final = (11, 81)
+TICK_LAST_OPTION: Final = (12, 82)
+TICK_MODEL_OPTION: Final = (13, 83)
 
 
 class InvalidTransition(Exception):
@@ -144,6 +148,10 @@ class MarketLike(Protocol):
     def bars(self, con_id: int, end: datetime, count: int, use_rth: bool) -> Sequence[Any]: ...
 
     def price(self, con_id: int, at: datetime | None = None) -> float: ...
+
+    def option_model(self, con_id: int, at: datetime | None = None) -> Any: ...
+
+    def option_model_at(self, con_id: int, price: float, at: datetime | None = None) -> Any: ...
 
 
 # --------------------------------------------------------------------------- config & actions
@@ -315,6 +323,7 @@ class Session:
     counts: dict[int, int] = field(default_factory=dict)  # epoch second -> messages
     rate_warned_second: int = -1
     auto_bind: bool = False
+    version: int = codec.SERVER_VERSION  # negotiated in the handshake
 
 
 # --------------------------------------------------------------------------- helpers
@@ -531,6 +540,15 @@ class GatewayState:
         self.sessions[conn_id] = session
         return session
 
+    def set_version(self, conn_id: int, version: int) -> None:
+        """The server version negotiated with this connection's client."""
+        session = self.sessions.get(conn_id) or self.open_session(conn_id)
+        session.version = version
+
+    def _version(self, conn_id: int) -> int:
+        session = self.sessions.get(conn_id)
+        return session.version if session is not None else codec.SERVER_VERSION
+
     def close_session(self, conn_id: int) -> None:
         session = self.sessions.pop(conn_id, None)
         if session is not None and session.client_id is not None:
@@ -573,7 +591,7 @@ class GatewayState:
         session = self.sessions.get(conn_id) or self.open_session(conn_id)
         actions = self._count(session)
         try:
-            request = codec.decode_request(fields)
+            request = codec.decode_request(fields, session.version)
         except codec.RequestDecodeError as exc:
             return [
                 *actions,
@@ -942,7 +960,7 @@ class GatewayState:
     def _order_msgs(self, conn_id: int, order: ReceivedOrder) -> list[Action]:
         wire = order.wire()
         return [
-            Send(conn_id, codec.enc_open_order(wire)),
+            Send(conn_id, codec.enc_open_order(wire, self._version(conn_id))),
             Send(conn_id, codec.enc_order_status(wire)),
         ]
 
@@ -972,7 +990,7 @@ class GatewayState:
         self, session: Session, req: codec.ReqCompletedOrders
     ) -> list[Action]:
         out: list[Action] = [
-            Send(session.conn_id, codec.enc_completed_order(o.wire()))
+            Send(session.conn_id, codec.enc_completed_order(o.wire(), session.version))
             for o in self.orders
             if o.is_done
         ]
@@ -1001,7 +1019,9 @@ class GatewayState:
 
     def _exec_msgs(self, conn_id: int, e: Execution, req_id: int) -> list[Action]:
         return [
-            Send(conn_id, codec.enc_exec_details(self._exec_wire(e, req_id))),
+            Send(
+                conn_id, codec.enc_exec_details(self._exec_wire(e, req_id), self._version(conn_id))
+            ),
             Send(
                 conn_id, codec.enc_commission_report(e.exec_id, e.commission, "USD", e.realized_pnl)
             ),
@@ -1137,7 +1157,45 @@ class GatewayState:
                 ),
             )
         )
+        out += self._option_ticks(session, req_id, con_id, q, delayed)
         return out
+
+    def _option_ticks(
+        self, session: Session, req_id: int, con_id: int, q: Any, delayed: int
+    ) -> list[Action]:
+        """tickOptionComputation for an option: bid, ask and last greeks at the volatility
+        each price implies, then the model's (Black-Scholes at the model volatility)."""
+        model = self.market.option_model(con_id)
+        if model is None:
+            return []
+        prices: list[tuple[tuple[int, int], float]] = []
+        if not self.faults.no_bid_ask:
+            prices += [(TICK_BID_OPTION, float(q.bid)), (TICK_ASK_OPTION, float(q.ask))]
+        prices.append((TICK_LAST_OPTION, float(q.last)))
+        out: list[Action] = []
+        for tick, value in prices:
+            if math.isnan(value) or value <= 0:
+                continue
+            m = self.market.option_model_at(con_id, value)
+            out.append(Send(session.conn_id, self._option_computation(req_id, tick[delayed], m)))
+        model_tick = TICK_MODEL_OPTION[delayed]
+        out.append(Send(session.conn_id, self._option_computation(req_id, model_tick, model)))
+        return out
+
+    @staticmethod
+    def _option_computation(req_id: int, tick_type: int, m: Any) -> Fields:
+        return codec.enc_tick_option_computation(
+            req_id,
+            tick_type,
+            m.implied_vol,
+            m.delta,
+            m.opt_price,
+            m.pv_dividend,
+            m.gamma,
+            m.vega,
+            m.theta,
+            m.und_price,
+        )
 
     def _stream_ticks(self, session: Session, req_id: int, con_id: int) -> list[Action]:
         return self._quote_ticks(session, req_id, con_id, full=False)
@@ -1383,7 +1441,10 @@ class GatewayState:
         wire = order.wire()
         out: list[Action] = []
         if open_order:
-            out += self._send_to_client(order.client_id, codec.enc_open_order(wire))
+            out += [
+                Send(s.conn_id, codec.enc_open_order(wire, s.version))
+                for s in self._client_sessions(order.client_id)
+            ]
         out += self._send_to_client(order.client_id, codec.enc_order_status(wire))
         return out
 
@@ -1561,8 +1622,8 @@ class GatewayState:
         out: list[Action] = []
         for s in self._client_sessions(order.client_id):
             c = s.conn_id
-            out.append(Send(c, codec.enc_exec_details(self._exec_wire(execution, -1))))
-            out.append(Send(c, codec.enc_open_order(wire)))
+            out.append(Send(c, codec.enc_exec_details(self._exec_wire(execution, -1), s.version)))
+            out.append(Send(c, codec.enc_open_order(wire, s.version)))
             out.append(Send(c, codec.enc_order_status(wire)))
             out.append(
                 Send(c, codec.enc_commission_report(execution.exec_id, commission, "USD", realized))
