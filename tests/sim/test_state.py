@@ -287,3 +287,24 @@ def test_option_avg_cost_is_per_contract_with_commission() -> None:
     assert state.account_values("DU1234567")["OptionMarketValue"] == pytest.approx(
         2 * state.market.price(opt.con_id) * 100, abs=0.02
     )
+
+
+def test_poll_and_next_order_id_read_only_the_working_orders() -> None:
+    state, wall = make_state()
+    start(state)
+    for order_id in range(1, 301):
+        place(state, order_id)  # market orders: filled at once
+    spy = state.catalog.stock("SPY")
+    assert spy is not None
+    limit = round(state.market.quote(spy.con_id).bid - 5, 2)
+    place(state, 500, type="LMT", lmt=str(limit))
+    assert len(state.received_orders) == 301
+    assert [o.order_id for o in state.working_orders()] == [500]
+    assert len(state._working) == 1  # the filled ones were dropped, not walked every poll
+    assert state.next_order_id(1) == 501
+    assert state.next_order_id(2) == 1
+    state.poll()
+    state.handle(1, ["4", "1", "500", ""])  # cancel
+    assert state.working_orders() == [] and state._working == {}
+    wall.t += 1
+    assert ids(state.poll()) == []

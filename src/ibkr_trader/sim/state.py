@@ -494,6 +494,10 @@ class GatewayState:
         }
         self.positions: dict[tuple[str, int], PositionRow] = {}
         self.orders: list[ReceivedOrder] = []
+        # the orders not done yet (pruned lazily) and each client's highest order id: what
+        # poll, the open-order queries and next_order_id read instead of every order ever
+        self._working: dict[tuple[int, int], ReceivedOrder] = {}
+        self._max_order_id: dict[int, int] = {}
         self._orders_by_key: dict[tuple[int, int], ReceivedOrder] = {}
         self.executions: list[Execution] = []
         self.rate_violations: dict[int, int] = {}
@@ -610,7 +614,7 @@ class GatewayState:
         """Time passed: fill due orders, match resting limits, stream ticks, push portfolio."""
         now_wall = self.wall()
         actions: list[Action] = []
-        for order in self.orders:
+        for order in self.working_orders():
             if order.status in ("Submitted", "PreSubmitted") and order.due <= now_wall:
                 actions += self._try_fill(order)
         if now_wall - self._last_tick >= self.config.tick_interval:
@@ -668,8 +672,18 @@ class GatewayState:
     # -- handshake and start-up --------------------------------------------------------------
 
     def next_order_id(self, client_id: int) -> int:
-        used = [o.order_id for o in self.orders if o.client_id == client_id]
-        return max([self.config.first_order_id - 1, *used]) + 1
+        used = self._max_order_id.get(client_id, 0)
+        return max(self.config.first_order_id - 1, used) + 1
+
+    def working_orders(self) -> list[ReceivedOrder]:
+        """The orders not done yet, oldest first (done ones are dropped on the way)."""
+        out: list[ReceivedOrder] = []
+        for key, order in list(self._working.items()):
+            if order.is_done:
+                del self._working[key]
+            else:
+                out.append(order)
+        return out
 
     def _start_api(self, session: Session, req: codec.StartApi) -> list[Action]:
         if session.ready:
@@ -966,19 +980,16 @@ class GatewayState:
 
     def _req_open_orders(self, session: Session, req: Any) -> list[Action]:
         out: list[Action] = []
-        for order in self.orders:
-            if not order.is_done and (
-                order.client_id == session.client_id or session.client_id == 0
-            ):
+        for order in self.working_orders():
+            if order.client_id == session.client_id or session.client_id == 0:
                 out += self._order_msgs(session.conn_id, order)
         out.append(Send(session.conn_id, codec.enc_open_order_end()))
         return out
 
     def _req_all_open_orders(self, session: Session, req: Any) -> list[Action]:
         out: list[Action] = []
-        for order in self.orders:
-            if not order.is_done:
-                out += self._order_msgs(session.conn_id, order)
+        for order in self.working_orders():
+            out += self._order_msgs(session.conn_id, order)
         out.append(Send(session.conn_id, codec.enc_open_order_end()))
         return out
 
@@ -1368,6 +1379,10 @@ class GatewayState:
         )
         self._next_perm_id += 1
         self.orders.append(order)
+        self._working[(order.client_id, order.order_id)] = order
+        self._max_order_id[order.client_id] = max(
+            self._max_order_id.get(order.client_id, 0), order.order_id
+        )
         self._orders_by_key[(order.client_id, order.order_id)] = order
         return order
 
@@ -1542,9 +1557,8 @@ class GatewayState:
 
     def _req_global_cancel(self, session: Session, req: Any) -> list[Action]:
         out: list[Action] = []
-        for order in self.orders:
-            if not order.is_done:
-                out += self._do_cancel(order)
+        for order in self.working_orders():
+            out += self._do_cancel(order)
         return out
 
     # -- orders: filling ---------------------------------------------------------------------
