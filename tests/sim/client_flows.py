@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # generous: the machine may be busy
 
 
 @dataclass

@@ -20,6 +20,7 @@ import ib_insync
 import pytest
 
 from ibkr_trader.sim import SimConfig, SimulatedGateway, codec
+from ibkr_trader.sim.clock import nyse_holidays_and_weekends
 from ibkr_trader.sim.codec import ContractFields
 
 from . import client_flows
@@ -373,6 +374,7 @@ NOTICES = {2104, 2106, 2158}
 
 @pytest.mark.parametrize("client_name", list(FLOWS))
 async def test_the_whole_flow_with_each_client(client_name: str) -> None:
+    nyse_holidays_and_weekends()  # built once per process (seconds): not inside the flow
     config = SimConfig(tick_interval=0.05, portfolio_interval=0.1)
     async with SimulatedGateway(config) as gw:
         r = await asyncio.to_thread(FLOWS[client_name], gw.port, 21)

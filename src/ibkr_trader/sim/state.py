@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
-from ibkr_trader.sim import codec
+from ibkr_trader.sim import codec, expiry
 from ibkr_trader.sim.clock import MarketCalendar, SimClock
 from ibkr_trader.sim.codec import ContractFields, Fields
 from ibkr_trader.sim.contracts import ContractCatalog, ContractInfo
@@ -25,6 +25,8 @@ from ibkr_trader.sim.faults import FaultInjector
 
 NY: Final = ZoneInfo("America/New_York")
 
+PERM_ID_BASE: Final = 1_000_000_000
+PERM_ID_SPAN: Final = 1_000_000_000  # permIds stay below 2**31 (a Java int at IB)
 MAX_MESSAGES_PER_SECOND: Final = 50
 MAX_MARKET_DATA_LINES: Final = 100
 FARM_NOTICES: Final = (
@@ -151,6 +153,8 @@ class MarketLike(Protocol):
 
     def option_model(self, con_id: int, at: datetime | None = None) -> Any: ...
 
+    def underlying_price(self, symbol: str, at: datetime | None = None) -> float: ...
+
     def option_model_at(self, con_id: int, price: float, at: datetime | None = None) -> Any: ...
 
 
@@ -177,6 +181,7 @@ class SimConfig:
     rate_limit: int = MAX_MESSAGES_PER_SECOND
     max_market_data_lines: int = MAX_MARKET_DATA_LINES
     first_order_id: int = 1
+    first_perm_id: int | None = None  # None: from the wall time (unique across restarts)
 
     def __post_init__(self) -> None:
         if not self.accounts or any(not a for a in self.accounts):
@@ -501,8 +506,20 @@ class GatewayState:
         self._orders_by_key: dict[tuple[int, int], ReceivedOrder] = {}
         self.executions: list[Execution] = []
         self.rate_violations: dict[int, int] = {}
-        self._next_perm_id = 1_000_000_001 + (config.seed % 1000) * 1000
+        # permIds and exec ids are unique across restarts of the simulator: they start from
+        # the (injected) wall time, in tenths of a second, unless the config fixes the start.
+        # A restarted gateway never repeats one while its predecessor issued fewer than ten a
+        # second on average over its life.
+        stamp = int(self.wall() * 10)
+        self._next_perm_id = (
+            config.first_perm_id
+            if config.first_perm_id is not None
+            else PERM_ID_BASE + stamp % PERM_ID_SPAN
+        )
+        self._exec_prefix = f"{stamp & 0xFFFFFFFF:08x}"
         self._exec_seq = 0
+        self._expiry_closes: dict[str, datetime] = {}
+        self.settlements: list[expiry.Settlement] = []
         self._hist_log: deque[tuple[float, tuple[Any, ...], int, int]] = deque()
         self._last_tick = 0.0
         self._last_portfolio = 0.0
@@ -614,6 +631,8 @@ class GatewayState:
         """Time passed: fill due orders, match resting limits, stream ticks, push portfolio."""
         now_wall = self.wall()
         actions: list[Action] = []
+        if self.config.calendar:
+            actions += expiry.settle(self, self.clock.now())
         for order in self.working_orders():
             if order.status in ("Submitted", "PreSubmitted") and order.due <= now_wall:
                 actions += self._try_fill(order)
@@ -1359,7 +1378,7 @@ class GatewayState:
         order = ReceivedOrder(
             order_id=req.order_id,
             client_id=session.client_id,
-            perm_id=self._next_perm_id,
+            perm_id=self.take_perm_id(),
             account=o.account,
             action=o.action.upper(),
             total_quantity=o.total_quantity,
@@ -1377,7 +1396,6 @@ class GatewayState:
             raw=req.raw,
             contract=c,
         )
-        self._next_perm_id += 1
         self.orders.append(order)
         self._working[(order.client_id, order.order_id)] = order
         self._max_order_id[order.client_id] = max(
@@ -1385,6 +1403,16 @@ class GatewayState:
         )
         self._orders_by_key[(order.client_id, order.order_id)] = order
         return order
+
+    def take_perm_id(self) -> int:
+        perm_id = self._next_perm_id
+        self._next_perm_id += 1
+        return perm_id
+
+    def next_exec_id(self) -> str:
+        """IB's form ``<prefix>.<sequence>.01.01``; the last part is the revision."""
+        self._exec_seq += 1
+        return f"{self._exec_prefix}.{self._exec_seq:08x}.01.01"
 
     def order(self, client_id: int, order_id: int) -> ReceivedOrder | None:
         return self._orders_by_key.get((client_id, order_id))
@@ -1399,6 +1427,10 @@ class GatewayState:
         o = req.order
         if info is None:
             return 200, ERR_NO_SECURITY
+        if self.config.calendar and expiry.is_expired(
+            self, info.sec_type, info.expiry, self.clock.now()
+        ):
+            return 200, ERR_NO_SECURITY  # traded until the close of its expiry day only
         if o.account and o.account not in self.accounts:
             return (
                 321,
@@ -1613,9 +1645,8 @@ class GatewayState:
         order.avg_fill_price = round((prev_value + qty * price) / order.filled, 6)
         order.last_fill_price = price
         order.commission = round(order.commission + commission, 2)
-        self._exec_seq += 1
         execution = Execution(
-            exec_id=f"0000e0d5.{self._exec_seq:08x}.01.01",
+            exec_id=self.next_exec_id(),
             order=order,
             time=now,
             side="BOT" if order.action == "BUY" else "SLD",
