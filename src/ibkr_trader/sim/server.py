@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from ibkr_trader.sim import codec
-from ibkr_trader.sim.clock import MarketCalendar, SimClock
+from ibkr_trader.sim.clock import MarketCalendar, SimClock, nyse_holidays_and_weekends
 from ibkr_trader.sim.contracts import ContractCatalog, ContractInfo
 from ibkr_trader.sim.faults import FaultInjector, warning_text
 from ibkr_trader.sim.market import MarketModel
@@ -202,6 +202,9 @@ class SimulatedGateway:
         if self._server is not None:
             return
         self._closed = False
+        # the NYSE table (option expiries in every mode) takes seconds to build the first time
+        # in a process: off the event loop, before a client's request can wait on it
+        await asyncio.to_thread(nyse_holidays_and_weekends)
         await self._listen()
         self._poll_task = asyncio.get_running_loop().create_task(self._poll_loop())
 
