@@ -19,7 +19,7 @@ from typing import Any
 from ibkr_trader.sim import codec
 from ibkr_trader.sim.clock import MarketCalendar, SimClock
 from ibkr_trader.sim.contracts import ContractCatalog, ContractInfo
-from ibkr_trader.sim.faults import FaultInjector
+from ibkr_trader.sim.faults import FaultInjector, warning_text
 from ibkr_trader.sim.market import MarketModel
 from ibkr_trader.sim.state import Action, Close, GatewayState, ReceivedOrder, Send, SimConfig
 
@@ -312,6 +312,16 @@ class SimulatedGateway:
         self, account: str, symbol: str, quantity: float, avg_cost: float, **contract: Any
     ) -> ContractInfo:
         return self.state.seed_position(account, symbol, quantity, avg_cost, **contract)
+
+    def warn_order(
+        self, order_id: int, code: int, text: str | None = None, client_id: int = 1
+    ) -> None:
+        """Send an order-level warning (10349, 399, 404, 2109, ...) for a live order now;
+        the order keeps working. See also ``faults.warn_orders`` for every new order."""
+        order = self.state.order(client_id, order_id)
+        if order is None:
+            raise KeyError(f"no order {order_id} of client {client_id}")
+        self._dispatch(self.state.order_warning(order, code, text or warning_text(code)))
 
     def now(self) -> datetime:
         return self.clock.now()

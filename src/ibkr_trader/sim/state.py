@@ -12,7 +12,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
@@ -1313,6 +1313,9 @@ class GatewayState:
         self._orders_by_key[(order.client_id, order.order_id)] = order
         return order
 
+    def order(self, client_id: int, order_id: int) -> ReceivedOrder | None:
+        return self._orders_by_key.get((client_id, order_id))
+
     @property
     def received_orders(self) -> list[ReceivedOrder]:
         return list(self.orders)
@@ -1417,6 +1420,8 @@ class GatewayState:
         order.status = transition(order.status, "accept" if market_open else "accept_closed")
         order.due = self.wall() + self.config.fill_latency
         out = self._status_msgs(order)
+        if self.faults.order_warning is not None:
+            out += self.order_warning(order, *self.faults.order_warning)
         if market_open and self.config.fill_latency == 0:
             out += self._try_fill(order)
         return out
@@ -1562,7 +1567,26 @@ class GatewayState:
             out.append(
                 Send(c, codec.enc_commission_report(execution.exec_id, commission, "USD", realized))
             )
+        if self.faults.correct_fills:
+            out += self.correct_execution(execution)
         out += self._after_fill(order.account, order.con_id)
+        return out
+
+    # -- faults on live orders and fills -----------------------------------------------------
+
+    def order_warning(self, order: ReceivedOrder, code: int, text: str) -> list[Action]:
+        """An order-level warning for a live order; its status does not change."""
+        return self._send_to_client(order.client_id, codec.enc_error(order.order_id, code, text))
+
+    def correct_execution(self, execution: Execution) -> list[Action]:
+        """IB's correction of a fill: the same execution under the next exec id revision
+        (``….01`` -> ``….02``), which replaces the earlier one in the execution record."""
+        base, _, revision = execution.exec_id.rpartition(".")
+        corrected = replace(execution, exec_id=f"{base}.{int(revision) + 1:02d}")
+        self.executions = [corrected if e is execution else e for e in self.executions]
+        out: list[Action] = []
+        for s in self._client_sessions(execution.order.client_id):
+            out += self._exec_msgs(s.conn_id, corrected, -1)
         return out
 
     def _apply_position(
