@@ -872,11 +872,20 @@ class IBKRConnection:
             order_ref=str(order.orderRef),
         )
 
-    async def get_open_orders(self, timeout: float | None = None) -> list[OrderInfo]:
+    async def get_open_orders(
+        self, timeout: float | None = None, *, all_clients: bool = True
+    ) -> list[OrderInfo]:
+        """The gateway's working orders: of every client id (``reqAllOpenOrders``) unless
+        ``all_clients`` is False (``reqOpenOrders``: this client's, every one for client 0).
+        An order placed under a previous client id is still ours and still exposure."""
+
         async def body(scope: RequestScope) -> list[Any]:
             await scope.reserve(1)
             future = scope.start("openOrders")
-            self.client.reqOpenOrders()
+            if all_clients:
+                self.client.reqAllOpenOrders()
+            else:
+                self.client.reqOpenOrders()
             rows: list[Any] = await future
             return rows
 

@@ -31,12 +31,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from ibkr_trader.broker.connection import IBKRConnection
+from ibkr_trader.broker.connection import IBKRConnection, OrderInfo
 from ibkr_trader.broker.contracts import ContractManager
 from ibkr_trader.broker.exceptions import (
     BrokerError,
@@ -63,6 +63,14 @@ from ibkr_trader.models import (
     TradingSignal,
     ValidationResult,
 )
+from ibkr_trader.orders.lifecycle import (
+    NOT_SENT,
+    REJECTED,
+    UNCONFIRMED,
+    UNKNOWN,
+    is_warning_code,
+    is_working_status,
+)
 from ibkr_trader.risk import RiskManager
 
 __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRequest"]
@@ -72,7 +80,7 @@ _log = get_logger("ibkr_trader.integrations.executor")
 RESULT_CACHE_SIZE = 1024
 CANCEL_GRACE_SECONDS = 5.0  # extra time to cancel the rest of an order after its deadline
 CANCEL_REFUSED_CODES = frozenset({161, 10147, 10148})  # the cancel was refused or not found
-UNCONFIRMED_STATUS = "Unconfirmed"  # not final: reconciliation settles it from the gateway
+UNCONFIRMED_STATUS = UNCONFIRMED  # not final: reconciliation settles it from the gateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -484,6 +492,7 @@ class OrderExecutor:
             result = await self._execute_dry_run(request, qualified, quote, validation)
         else:
             result = await self._execute_paper(request, qualified, validation, deadline, timeout)
+        self._settle_exposure(request, result)
         await self._journal.record_result(
             request.client_order_id,
             result.status,
@@ -494,6 +503,16 @@ class OrderExecutor:
             detail={"error_code": result.error_code, "perm_id": result.perm_id},
         )
         return result
+
+    def _settle_exposure(self, request: TradeRequest, result: OrderResult) -> None:
+        """The ledger follows the broker's word: a final result ends the order's exposure; a
+        PENDING one (the gateway's state unknown) stays working until reconciliation says."""
+        ledger = self._risk_manager.exposure
+        coid = request.client_order_id
+        if result.status is OrderStatus.PENDING:
+            ledger.update(coid, sent=True, status=UNKNOWN)
+        else:
+            ledger.finish(coid)
 
     def _priced_paper_close(self, request: TradeRequest) -> bool:
         """A PAPER market close already priced by IB's portfolio mark needs no snapshot.
@@ -627,7 +646,9 @@ class OrderExecutor:
             at=now,
         )
         await self._journal.record_status(coid, "Filled", request.quantity, 0, price)
-        self._risk_manager.on_fill(contract.key, request.symbol, request.signed_quantity, now)
+        self._risk_manager.on_fill(
+            contract.key, request.symbol, request.signed_quantity, now, ref=coid
+        )
         _log.info(
             "dry_run_order",
             client_order_id=coid,
@@ -670,7 +691,7 @@ class OrderExecutor:
         if not self._flags.ENABLE_PAPER_EXECUTION:
             reason = "paper execution disabled by feature flag ENABLE_PAPER_EXECUTION"
             await self._journal.record_status(
-                coid, "NotSent", 0, request.quantity, None, detail={"reason": reason}
+                coid, NOT_SENT, 0, request.quantity, None, detail={"reason": reason}
             )
             return self._result(
                 request, OrderStatus.FAILED, rejection_reason=reason, risk_validation=validation
@@ -679,7 +700,7 @@ class OrderExecutor:
             account = self._account_guard()  # the paper interlock: raises unless DU...
         except GatewayError as exc:
             await self._journal.record_status(
-                coid, "NotSent", 0, request.quantity, None, detail={"reason": str(exc)}
+                coid, NOT_SENT, 0, request.quantity, None, detail={"reason": str(exc)}
             )
             return self._result(
                 request, OrderStatus.FAILED, rejection_reason=str(exc), risk_validation=validation
@@ -688,11 +709,26 @@ class OrderExecutor:
         order = self._build_ibkr_order(request, account)
         handle: TradeHandle | None = None
         try:
-            handle = await self._connection.place_order(contract, order, timeout=remaining())
+            try:
+                handle = await self._connection.place_order(contract, order, timeout=remaining())
+            except OrderRejectedError as exc:
+                # ib_async's word is not the broker's: a live order it marked Cancelled on a
+                # warning code is asked about before it is called rejected
+                handle = await self._still_working(exc, coid, remaining())
+                if handle is None:
+                    raise
+            self._risk_manager.exposure.update(
+                coid,
+                sent=True,
+                order_id=handle.order_id,
+                perm_id=handle.perm_id,
+                deadline=self._clock.now() + timedelta(seconds=max(deadline - time.monotonic(), 0)),
+                status=handle.status,
+            )
             await self._journal.attach_broker_ids(coid, handle.order_id, handle.perm_id or None)
             await self._record_snapshot(request, handle.snapshot())
             try:
-                snap = await handle.wait_done(remaining())
+                snap = await self._wait_broker_done(handle, coid, remaining)
             except BrokerTimeoutError:
                 snap = await self._cancel_rest(handle, request)
                 return await self._finish(
@@ -712,7 +748,7 @@ class OrderExecutor:
                     )
             await self._journal.record_status(
                 coid,
-                "Rejected",
+                REJECTED,
                 0,
                 request.quantity,
                 None,
@@ -733,7 +769,7 @@ class OrderExecutor:
                 f"connection lost while the order was in flight: {exc}; reconciliation resolves it"
             )
             await self._journal.record_status(
-                coid, "Unknown", None, None, None, detail={"reason": reason}
+                coid, UNKNOWN, None, None, None, detail={"reason": reason}
             )
             return self._result(
                 request,
@@ -752,7 +788,7 @@ class OrderExecutor:
                     request, validation, snap, timed_out=True, timeout=timeout
                 )
             await self._journal.record_status(
-                coid, "Unknown", None, None, None, detail={"reason": str(exc)}
+                coid, UNKNOWN, None, None, None, detail={"reason": str(exc)}
             )
             return self._result(
                 request,
@@ -774,6 +810,86 @@ class OrderExecutor:
                 risk_validation=validation,
                 error_code=exc.code,
             )
+
+    async def _broker_status(
+        self, order_id: int, coid: str, perm_id: int, timeout: float
+    ) -> OrderInfo | None:
+        """The gateway's own view of one order: its open orders first, then its completed
+        orders; None when neither holds it (or the gateway could not be asked)."""
+        try:
+            opened = await self._connection.get_open_orders(timeout, all_clients=False)
+            for info in opened:
+                if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
+                    return info
+            completed = await self._connection.get_completed_orders(timeout)
+        except (BrokerError, TimeoutError) as exc:
+            _log.warning("broker_status_unavailable", client_order_id=coid, error=str(exc))
+            return None
+        for info in completed:
+            if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
+                return info
+        _ = order_id
+        return None
+
+    async def _still_working(
+        self, exc: OrderRejectedError, coid: str, timeout: float
+    ) -> TradeHandle | None:
+        """A rejection as ib_async reports it: the handle if the gateway says the order works."""
+        handle = self._connection.trade_handle(exc.order_id) if exc.order_id else None
+        if handle is None:
+            return None
+        snap = handle.snapshot()
+        if snap.confirmed_done and not is_warning_code(snap.last_error_code):
+            return None
+        info = await self._broker_status(handle.order_id, coid, handle.perm_id, timeout)
+        if info is None or not is_working_status(info.status):
+            return None
+        handle.adopt_broker_status(info.status)
+        _log.warning(
+            "order_live_despite_client_status",
+            client_order_id=coid,
+            local_status=snap.status,
+            code=snap.last_error_code,
+            gateway_status=info.status,
+        )
+        await self._journal.record_event(
+            "order_warning_live",
+            {
+                "client_order_id": coid,
+                "code": snap.last_error_code,
+                "text": snap.last_error_text,
+                "local_status": snap.status,
+                "gateway_status": info.status,
+            },
+        )
+        return handle
+
+    async def _wait_broker_done(
+        self, handle: TradeHandle, coid: str, remaining: Callable[[], float]
+    ) -> TradeSnapshot:
+        """Wait until the order is over by the gateway's word (an ib_async status set on an
+        error code alone is checked against the gateway's open and completed orders)."""
+        while True:
+            snap = await handle.wait_done(remaining())
+            if snap.confirmed_done:
+                return snap
+            info = await self._broker_status(handle.order_id, coid, handle.perm_id, remaining())
+            if info is None:
+                return replace(snap, status=UNCONFIRMED)  # not final: reconciliation settles
+            if is_working_status(info.status):
+                handle.adopt_broker_status(info.status)
+                await self._journal.record_event(
+                    "order_warning_live",
+                    {
+                        "client_order_id": coid,
+                        "code": snap.last_error_code,
+                        "text": snap.last_error_text,
+                        "local_status": snap.status,
+                        "gateway_status": info.status,
+                    },
+                )
+                continue
+            return replace(snap, status=info.status, confirmed_done=True)
 
     async def _cancel_rest(self, handle: TradeHandle, request: TradeRequest) -> TradeSnapshot:
         try:
@@ -817,8 +933,8 @@ class OrderExecutor:
         # after a timeout the order is over only if the gateway says so: ib_async marks an
         # order Cancelled locally when a cancel is refused (10147 not found, 10148 / 161 not
         # cancellable), e.g. when the cancel overtook a late order that then works or fills
-        unconfirmed = timed_out and (
-            not snap.is_done or snap.last_error_code in CANCEL_REFUSED_CODES
+        unconfirmed = not snap.is_done or (
+            timed_out and snap.last_error_code in CANCEL_REFUSED_CODES
         )
         if unconfirmed:
             await self._journal.record_status(
@@ -851,7 +967,9 @@ class OrderExecutor:
                 await self._journal.record_commission(fill.exec_id, fill.commission)
             if not recorded.duplicate:
                 signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
-                self._risk_manager.on_fill(request.contract_key, request.symbol, signed, fill.time)
+                self._risk_manager.on_fill(
+                    request.contract_key, request.symbol, signed, fill.time, ref=coid
+                )
         filled = round(snap.filled)
         avg = snap.avg_fill_price if math.isfinite(snap.avg_fill_price) and filled else None
         common: dict[str, Any] = {
@@ -885,7 +1003,11 @@ class OrderExecutor:
         elif timed_out:
             status = OrderStatus.TIMEOUT
             reason = f"Execution timeout after {timeout:g}s: nothing filled, order cancelled"
-        elif snap.last_error_code is not None and snap.last_error_code != 202:
+        elif (
+            snap.last_error_code is not None
+            and snap.last_error_code != 202
+            and not is_warning_code(snap.last_error_code)
+        ):
             status = OrderStatus.FAILED
             reason = f"IB error {snap.last_error_code}: {snap.last_error_text}"
         else:
