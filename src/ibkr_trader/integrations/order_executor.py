@@ -80,6 +80,7 @@ _log = get_logger("ibkr_trader.integrations.executor")
 RESULT_CACHE_SIZE = 1024
 CANCEL_GRACE_SECONDS = 5.0  # extra time to cancel the rest of an order after its deadline
 CANCEL_REFUSED_CODES = frozenset({161, 10147, 10148})  # the cancel was refused or not found
+HALT_CHECK_SECONDS = 0.25  # a working entry checks for a HALT this often while it waits
 UNCONFIRMED_STATUS = UNCONFIRMED  # not final: reconciliation settles it from the gateway
 
 
@@ -728,7 +729,9 @@ class OrderExecutor:
             await self._journal.attach_broker_ids(coid, handle.order_id, handle.perm_id or None)
             await self._record_snapshot(request, handle.snapshot())
             try:
-                snap = await self._wait_broker_done(handle, coid, remaining)
+                snap = await self._wait_broker_done(
+                    handle, coid, remaining, entry=not request.is_closing
+                )
             except BrokerTimeoutError:
                 snap = await self._cancel_rest(handle, request)
                 return await self._finish(
@@ -865,12 +868,30 @@ class OrderExecutor:
         return handle
 
     async def _wait_broker_done(
-        self, handle: TradeHandle, coid: str, remaining: Callable[[], float]
+        self,
+        handle: TradeHandle,
+        coid: str,
+        remaining: Callable[[], float],
+        *,
+        entry: bool = True,
     ) -> TradeSnapshot:
         """Wait until the order is over by the gateway's word (an ib_async status set on an
-        error code alone is checked against the gateway's open and completed orders)."""
+        error code alone is checked against the gateway's open and completed orders). An
+        entry still working when trading is HALTED is cancelled then and there."""
         while True:
-            snap = await handle.wait_done(remaining())
+            try:
+                snap = await handle.wait_done(min(remaining(), HALT_CHECK_SECONDS))
+            except BrokerTimeoutError:
+                if remaining() <= 0.001:
+                    raise
+                if entry and self._risk_manager.halt_requested():
+                    _log.warning("entry_cancelled_on_halt", client_order_id=coid)
+                    await self._journal.record_event(
+                        "entry_cancelled_on_halt",
+                        {"client_order_id": coid, "cause": self._risk_manager.state_cause},
+                    )
+                    raise
+                continue
             if snap.confirmed_done:
                 return snap
             info = await self._broker_status(handle.order_id, coid, handle.perm_id, remaining())

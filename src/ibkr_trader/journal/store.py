@@ -1026,6 +1026,20 @@ class Journal:
         with self._read("orders") as conn:
             return queries.orders(conn, self._mode.value, since, symbol, limit)
 
+    def our_net_positions(self) -> dict[str, int]:
+        """Per contract, the signed quantity our own orders' fills add up to (fills of an
+        intent we journaled; an execution is counted once, corrections included): the part
+        of a broker position that is ours."""
+        with self._read("our_net_positions") as conn:
+            rows = conn.execute(
+                "SELECT f.contract_key, SUM(CASE WHEN f.side = 'BUY' THEN f.quantity "
+                "ELSE -f.quantity END) FROM fills f JOIN intents i "
+                "ON i.client_order_id = f.client_order_id AND i.mode = f.mode "
+                "WHERE f.mode = ? GROUP BY f.contract_key",
+                (self._mode.value,),
+            ).fetchall()
+        return {str(key): round(float(qty)) for key, qty in rows if round(float(qty or 0)) != 0}
+
     def fills(
         self,
         since: datetime | None = None,

@@ -303,6 +303,11 @@ class RiskManager:
             return "kill switch"
         return f"kill switch {path}: {killswitch.read_reason(path)}"
 
+    def halt_requested(self) -> bool:
+        """HALTED, or the kill-switch file is there (a stat, nothing written): an order
+        waiting at the broker checks this while it waits."""
+        return self._state is TradingState.HALTED or self._kill_switch_engaged()
+
     def refresh(self) -> TradingState:
         """Re-read the outside world: another process's state change, the kill-switch file, and
         the governors' day/week roll-over. Called on every decision; an orchestrator may call it
