@@ -763,7 +763,13 @@ class TradingOrchestrator:
                 bid=quote.bid, ask=quote.ask, min_tick=self.risk.limits.tick_size
             )
         equity = self.risk.equity if self.risk.equity is not None else math.nan
-        strategy.prepare(view.with_quotes(quotes, as_of=self.clock.now()), equity)
+        limits = self.risk.limits  # the limits in force (a gameplan may have tightened them)
+        strategy.prepare(
+            view.with_quotes(quotes, as_of=self.clock.now()),
+            equity,
+            risk_cap=limits.max_risk_per_trade_pct,
+            max_contracts=min(limits.max_contracts_per_order, limits.max_contracts_per_position),
+        )
         decision = strategy.explain(md, positions)
         signal = decision.signal
         if signal is None:

@@ -177,7 +177,12 @@ def snapshot_trade(trade: IBTrade) -> TradeSnapshot:
         commission: float | None = None
         if report is not None and report.execId:
             commission = _float(report.commission)
-        fill_time = fill.time if isinstance(fill.time, datetime) else datetime.now(UTC)
+        # the broker's time of the execution (its clock); the local receipt time otherwise
+        broker_time = getattr(execution, "time", None)
+        if isinstance(broker_time, datetime) and broker_time.tzinfo is not None:
+            fill_time = broker_time
+        else:
+            fill_time = fill.time if isinstance(fill.time, datetime) else datetime.now(UTC)
         fills.append(
             FillInfo(
                 exec_id=str(execution.execId),
