@@ -71,6 +71,7 @@ from ibkr_trader.orders.lifecycle import (
     is_warning_code,
     is_working_status,
 )
+from ibkr_trader.reconcile import refresh_exposure
 from ibkr_trader.risk import RiskManager
 
 __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRequest"]
@@ -461,7 +462,18 @@ class OrderExecutor:
             multiplier=qualified.multiplier or request.multiplier,
         )
 
-        # Step 4: MANDATORY RISK VALIDATION — no bypass
+        # Step 4: MANDATORY RISK VALIDATION — no bypass. An entry counts every order working
+        # at the gateway (ours from a previous session or client id, another instance's, a
+        # manual one): the ledger is refreshed from the gateway first; unknown -> no entry
+        if self._mode is ExecutionMode.PAPER and not request.is_closing:
+            try:
+                await refresh_exposure(
+                    self._connection, self._journal, self._risk_manager, remaining()
+                )
+            except (BrokerError, TimeoutError) as exc:
+                return await self._failed_before_risk(
+                    request, f"the gateway's working orders are unknown ({exc}): no entry", exc
+                )
         validation = await self._risk_manager.validate_trade(request)
         if not validation.approved:
             reason = "; ".join(validation.rejection_reasons) or "rejected by the RiskManager"
@@ -511,7 +523,7 @@ class OrderExecutor:
         ledger = self._risk_manager.exposure
         coid = request.client_order_id
         if result.status is OrderStatus.PENDING:
-            ledger.update(coid, sent=True, status=UNKNOWN)
+            ledger.update(coid, sent=True, local=False, status=UNKNOWN)
         else:
             ledger.finish(coid)
 
