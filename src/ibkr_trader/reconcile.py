@@ -238,13 +238,25 @@ async def refresh_exposure(
     risk: RiskManager,
     timeout: float,
     order_timeout: float = 30.0,
+    *,
+    account: str | None = None,
 ) -> int:
     """The gateway's working orders (every client id) into the exposure ledger, without
     journaling anything: what an entry must count, including another instance's orders and
-    orders someone placed by hand. Returns how many orders are working. Raises the broker's
-    error (the caller fails closed)."""
+    orders someone placed by hand. With ``account``, that account's positions too (a process
+    that just started has synced none yet). Returns how many orders are working. Raises the
+    broker's error (the caller fails closed)."""
     ledger = risk.exposure
     store = journal.journal
+    get_positions = getattr(broker, "get_positions", None)
+    if account is not None and callable(get_positions):
+        held: dict[str, int] = {}
+        for row in await get_positions(timeout):
+            if account and row.account != account:
+                continue
+            key = row.contract.key
+            held[key] = held.get(key, 0) + round(row.quantity)
+        ledger.sync_positions(held)
     working: list[WorkingOrder] = []
     for info in await broker.get_open_orders(timeout):
         if not is_working_status(info.status):

@@ -468,7 +468,11 @@ class OrderExecutor:
         if self._mode is ExecutionMode.PAPER and not request.is_closing:
             try:
                 await refresh_exposure(
-                    self._connection, self._journal, self._risk_manager, remaining()
+                    self._connection,
+                    self._journal,
+                    self._risk_manager,
+                    remaining(),
+                    account=self._account_guard(),
                 )
             except (BrokerError, TimeoutError) as exc:
                 return await self._failed_before_risk(
