@@ -64,12 +64,14 @@ from ibkr_trader.models import (
     ValidationResult,
 )
 from ibkr_trader.orders.lifecycle import (
+    FAILED,
     NOT_SENT,
     REJECTED,
     UNCONFIRMED,
     UNKNOWN,
     is_warning_code,
     is_working_status,
+    outcome,
 )
 from ibkr_trader.reconcile import refresh_exposure
 from ibkr_trader.risk import RiskManager
@@ -495,20 +497,38 @@ class OrderExecutor:
             )
 
         # Step 5: the intent, BEFORE anything is sent
-        intent = await self._journal.record_intent(
-            request, decision_id=validation.decision_id, con_id=qualified.con_id
-        )
+        try:
+            intent = await self._journal.record_intent(
+                request, decision_id=validation.decision_id, con_id=qualified.con_id
+            )
+        except BaseException:
+            self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
+            raise
         if intent.existed:
             earlier = await self._journaled_result(request.client_order_id)
             if earlier is not None:
+                # the first attempt may still work: its exposure stays until the broker's word
+                self._risk_manager.exposure.update(
+                    request.client_order_id, sent=True, local=False, status=UNKNOWN
+                )
                 return replace(earlier, duplicate=True)
 
         # Step 6: route to the execution mode
-        if self._mode is ExecutionMode.DRY_RUN:
-            assert quote is not None  # a dry run always takes a quote to fill at
-            result = await self._execute_dry_run(request, qualified, quote, validation)
-        else:
-            result = await self._execute_paper(request, qualified, validation, deadline, timeout)
+        try:
+            if self._mode is ExecutionMode.DRY_RUN:
+                assert quote is not None  # a dry run always takes a quote to fill at
+                result = await self._execute_dry_run(request, qualified, quote, validation)
+            else:
+                result = await self._execute_paper(
+                    request, qualified, validation, deadline, timeout
+                )
+        except BaseException:
+            # a journal error after the send, a cancelled task: the order may be working;
+            # it stays exposure until the gateway's word (refresh, reconciliation) settles it
+            self._risk_manager.exposure.update(
+                request.client_order_id, sent=True, local=False, status=UNKNOWN
+            )
+            raise
         self._settle_exposure(request, result)
         await self._journal.record_result(
             request.client_order_id,
@@ -820,7 +840,7 @@ class OrderExecutor:
             )
         except BrokerError as exc:
             await self._journal.record_status(
-                coid, "Failed", None, None, None, error_code=exc.code, error_text=str(exc)
+                coid, FAILED, None, None, None, error_code=exc.code, error_text=str(exc)
             )
             return self._result(
                 request,
@@ -1017,10 +1037,12 @@ class OrderExecutor:
             "fill_quantity": filled,
             "commission": snap.commission if snap.fills else None,
         }
-        if snap.is_filled and filled >= request.quantity:
+        # THE mapping (orders.lifecycle.outcome) decides; a deadline and IB's codes add detail
+        phase, final = outcome(snap.status, filled, request.quantity)
+        if final is OrderStatus.FILLED:
             status = OrderStatus.FILLED
             reason = None
-        elif unconfirmed:
+        elif unconfirmed or final is None:
             status = OrderStatus.PENDING
             reason = (
                 f"no final state within {timeout:g}s and the cancel is not confirmed by the "
@@ -1032,7 +1054,7 @@ class OrderExecutor:
                 )
                 + f"; filled {filled} so far); reconciliation resolves it, nothing is resent"
             )
-        elif filled > 0:
+        elif final is OrderStatus.PARTIAL:
             status = OrderStatus.PARTIAL
             reason = f"filled {filled} of {request.quantity}" + (
                 f"; the rest was cancelled after {timeout:g}s" if timed_out else ""
@@ -1040,13 +1062,13 @@ class OrderExecutor:
         elif timed_out:
             status = OrderStatus.TIMEOUT
             reason = f"Execution timeout after {timeout:g}s: nothing filled, order cancelled"
-        elif (
+        elif final is OrderStatus.FAILED or (
             snap.last_error_code is not None
             and snap.last_error_code != 202
             and not is_warning_code(snap.last_error_code)
         ):
             status = OrderStatus.FAILED
-            reason = f"IB error {snap.last_error_code}: {snap.last_error_text}"
+            reason = f"IB error {snap.last_error_code}: {snap.last_error_text} ({phase.value})"
         else:
             status = OrderStatus.CANCELLED
             reason = f"order ended {snap.status}" + (
