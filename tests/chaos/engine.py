@@ -58,14 +58,15 @@ from typing import Any
 
 from ibkr_trader.broker.connection import IBKRConnection
 from ibkr_trader.broker.exceptions import BrokerError
-from ibkr_trader.clock import SystemClock
+from ibkr_trader.clock import Clock
 from ibkr_trader.integrations.exceptions import GatewayError
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal, JournalError
 from ibkr_trader.models import ExecutionMode, TradingState
 from ibkr_trader.reconcile import Reconciler
 from ibkr_trader.risk import RiskLimits, RiskManager
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import open_sim
 
 try:  # the orchestrator is another room's; scenarios fall back to the gateway without it
     from ibkr_trader.orchestrator import TradingOrchestrator
@@ -105,7 +106,7 @@ class ScenarioResult:
 
 
 class OrderClock:
-    """Wall-clock receive time of every new order at the simulator (wraps ``state.handle``)."""
+    """Simulated receive time of every new order at the simulator (wraps ``state.handle``)."""
 
     def __init__(self, sim: SimulatedGateway) -> None:
         self.times: dict[str, datetime] = {}
@@ -116,7 +117,7 @@ class OrderClock:
             n = len(state.orders)
             actions = original(conn_id, fields)
             for order in state.orders[n:]:
-                self.times.setdefault(order.order_ref, datetime.now(UTC))
+                self.times.setdefault(order.order_ref, sim.clock.now())
             return actions
 
         state.handle = handle  # type: ignore[method-assign]
@@ -139,9 +140,15 @@ def signal_for(i: int, expiry: str, strike: float, limit: float, qty: int) -> di
 
 
 async def build_stack(
-    sim_host: str, sim_port: int, journal_path: Path, kill_switch: Path, client_id: int
+    sim_host: str,
+    sim_port: int,
+    journal_path: Path,
+    kill_switch: Path,
+    client_id: int,
+    clock: Clock,
 ) -> tuple[Journal, RiskManager, IBKRGateway]:
-    clock = SystemClock()
+    """The trading side on ``clock``: the simulator's own, or (in the driver process) one
+    that starts at the simulator's time and ticks from there."""
     journal = Journal.open(journal_path, ExecutionMode.PAPER, clock)
     risk = RiskManager(LIMITS, journal, clock, kill_switch_path=kill_switch)
     connection = IBKRConnection(
@@ -282,7 +289,7 @@ async def run_scenario(seed: int, workdir: Path, *, allow_kill: bool = True) -> 
     loop.set_exception_handler(on_error)
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     try:
-        async with SimulatedGateway(SimConfig(port=0, pacing=False, seed=seed % 997)) as sim:
+        async with open_sim(seed=seed % 997) as sim:
             clock = OrderClock(sim)
             if kind == "kill9":
                 await _kill_scenario(seed, workdir, sim, result)
@@ -331,14 +338,15 @@ class Stack:
             self.sim.port,
             self.workdir / "journal.sqlite",
             self.workdir / "HALT",
-            client_id=self.client_id,
+            self.client_id,
+            self.sim.clock,
         )
         await self.gw.connect(timeout=5.0)
         if TradingOrchestrator is not None:
             self.orch = TradingOrchestrator(
                 self.gw,
-                [StrategyA(SystemClock()), StrategyB(SystemClock())],
-                clock=SystemClock(),
+                [StrategyA(self.sim.clock), StrategyB(self.sim.clock)],
+                clock=self.sim.clock,
                 timeout=2.0,
                 order_timeout=1.0,
             )
@@ -346,7 +354,7 @@ class Stack:
     async def reconcile(self, trigger: str) -> Any:
         assert self.gw is not None and self.risk is not None
         reconciler = Reconciler(
-            self.gw.connection, self.gw.journal, self.risk, self.gw.mode, SystemClock()
+            self.gw.connection, self.gw.journal, self.risk, self.gw.mode, self.sim.clock
         )
         return await reconciler.reconcile(trigger, 5.0)
 
@@ -377,7 +385,7 @@ async def _second_instance(
     """Another bot instance on client id 9 over the same journal: one order, then it exits."""
     expiry, strike, _ask, bid = terms
     journal, _risk, gw = await build_stack(
-        sim.host, sim.port, workdir / "journal.sqlite", workdir / "HALT", client_id=9
+        sim.host, sim.port, workdir / "journal.sqlite", workdir / "HALT", 9, sim.clock
     )
     try:
         await gw.connect(timeout=5.0)
@@ -495,6 +503,8 @@ async def _kill_scenario(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     first = await asyncio.create_subprocess_exec(
         *args,
+        "--at",
+        sim.clock.now().isoformat(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env=env,
@@ -516,6 +526,8 @@ async def _kill_scenario(
         await sim.restart(down_for=0.05)
     second = await asyncio.create_subprocess_exec(
         *args,
+        "--at",
+        sim.clock.now().isoformat(),
         "--final",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -531,7 +543,7 @@ async def _kill_scenario(
     await asyncio.sleep(0.05)
     if sim.standing_subscriptions() != 0:
         result.violations.append(f"{sim.standing_subscriptions()} standing subscriptions")
-    with Journal.open(journal_path, ExecutionMode.PAPER, SystemClock()) as journal:
+    with Journal.open(journal_path, ExecutionMode.PAPER, sim.clock) as journal:
         result.violations += check_invariants(sim, journal, None)
     result.orders = len(sim.received_orders)
     result.fills = len(sim.state.executions)
