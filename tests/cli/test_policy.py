@@ -234,7 +234,7 @@ def test_demo_and_sim_take_at() -> None:
     )
     try:
         assert proc.stdout is not None
-        assert "market time 2026-12-01 10:30 New York" in proc.stdout.readline()
+        assert "market 2026-12-01 10:30 New York" in proc.stdout.readline()
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(60)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from ib_async import IB, Contract, LimitOrder, MarketOrder, Stock
 
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import FaultInjector, SimConfig, SimulatedGateway
 
 from .conftest import Connector, IbLog
 
@@ -274,3 +274,87 @@ async def test_gateway_close_is_idempotent_and_message_counts_survive(connect: C
     assert sum(gw.message_counts(8).values()) >= 7
     await gw.close()
     await gw.close()
+
+
+# --------------------------------------------------------------------------- warnings, corrections
+
+
+async def test_an_order_warning_leaves_the_order_working_and_filling(
+    ib: IB, gateway: SimulatedGateway, iblog: IbLog
+) -> None:
+    codes = _codes(ib)
+    gateway.faults.warn_orders(10349)
+    aapl = await _aapl(ib)
+    resting = ib.placeOrder(aapl, LimitOrder("BUY", 1, 1.00))
+    filled = ib.placeOrder(aapl, MarketOrder("BUY", 2))
+    await asyncio.wait_for(filled.fillEvent, 5)
+    await asyncio.sleep(0.05)
+    assert codes == [10349, 10349]
+    assert any("TIF was set to DAY" in e.message for e in resting.log)
+    # the gateway's word: one order still working, the other filled; ib_async 2.1 says
+    # Cancelled for the working one (10349 is outside its warning set)
+    by_id = {o.order_id: o for o in gateway.received_orders}
+    assert by_id[resting.order.orderId].status == "Submitted"
+    assert by_id[filled.order.orderId].status == "Filled"
+    assert resting.orderStatus.status == "Cancelled"
+    assert sum(f.execution.shares for f in filled.fills) == 2
+    gateway.faults.warn_orders(None)
+    later = ib.placeOrder(aapl, MarketOrder("BUY", 1))
+    await asyncio.wait_for(later.filledEvent, 5)
+    assert codes == [10349, 10349]
+    iblog.assert_clean(allowed_codes={10349})
+
+
+async def test_a_warning_on_a_live_order_keeps_it_working_until_cancelled(
+    ib: IB, gateway: SimulatedGateway, iblog: IbLog
+) -> None:
+    codes = _codes(ib)
+    trade = ib.placeOrder(await _aapl(ib), LimitOrder("BUY", 1, 1.00))
+    await asyncio.wait_for(trade.statusEvent, 5)
+    gateway.warn_order(trade.order.orderId, 399)
+    await asyncio.sleep(0.05)
+    assert codes == [399]
+    assert trade.orderStatus.status == "ValidationError"  # ib_async's own word, not IB's
+    assert gateway.received_orders[-1].status == "Submitted"
+    ib.cancelOrder(trade.order)
+    await asyncio.wait_for(trade.cancelledEvent, 5)
+    assert gateway.received_orders[-1].status == "Cancelled"
+    with pytest.raises(KeyError):
+        gateway.warn_order(99_999, 404)
+    iblog.assert_clean(allowed_codes={399, 202})
+
+
+async def test_an_execution_correction_replaces_the_first_revision(
+    gateway: SimulatedGateway, connect: Connector, iblog: IbLog
+) -> None:
+    gateway.faults.correct_executions()
+    async with connect(gateway, client_id=3) as ib:
+        trade = ib.placeOrder(await _aapl(ib), MarketOrder("BUY", 5))
+        await asyncio.wait_for(trade.filledEvent, 5)
+        await asyncio.sleep(0.05)
+        ids = sorted(f.execution.execId for f in ib.fills())
+        assert len(ids) == 2 and ids[0].endswith(".01") and ids[1].endswith(".02")
+        assert ids[0][:-3] == ids[1][:-3]
+        assert [p.position for p in ib.positions()] == [5]  # one fill on the book
+    gateway.faults.clear()
+    async with connect(gateway, client_id=3) as ib:
+        [fill] = ib.fills()  # the gateway's record keeps only the latest revision
+        assert fill.execution.execId == ids[1]
+        assert fill.execution.shares == 5
+    assert [e.exec_id for e in gateway.state.executions] == [ids[1]]
+    iblog.assert_clean()
+
+
+def test_fault_specs_for_warnings_and_corrections() -> None:
+    faults = FaultInjector()
+    faults.apply("warn_orders:2109")
+    faults.apply("correct_executions")
+    assert faults.order_warning is not None and faults.order_warning[0] == 2109
+    assert "Outside Regular Trading Hours" in faults.order_warning[1]
+    assert faults.correct_fills
+    faults.warn_orders(777, "custom")
+    assert faults.order_warning == (777, "custom")
+    faults.clear()
+    assert faults.order_warning is None and not faults.correct_fills
+    with pytest.raises(ValueError):
+        faults.apply("warn_orders:x")

@@ -1,18 +1,17 @@
 """``ibkr-trader sim``: run the simulated IB Gateway standalone until Ctrl-C (exit 130).
 
-``--at "2026-12-01 10:30"`` starts the simulator's clock at that New York instant with the
-NYSE calendar on (a rehearsal outside market hours: RTH bars and an open market as on that
-day); the clock then runs at real speed.
+``--at "2026-12-01 10:30"`` starts the simulator's clock at that New York instant (the NYSE
+calendar is on by default: RTH bars and an open market as on that day); the clock then runs
+at real speed. The simulator's modules are imported when the command runs, not for ``--help``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Annotated
 
 import typer
 
-from ibkr_trader.cli.common import AtOption, parse_at
+from ibkr_trader.cli.common import parse_at
 from ibkr_trader.cli.errors import EXIT_INTERRUPTED
 
 DEFAULT_PORT = 4010  # none of IB's 4001 / 4002 / 7496 / 7497
@@ -30,7 +29,21 @@ def sim(
         list[str] | None,
         typer.Option("--account", help="Managed account (repeatable); U... is live-style."),
     ] = None,
-    calendar: Annotated[bool, typer.Option(help="Follow NYSE hours and holidays.")] = False,
+    calendar: Annotated[
+        bool,
+        typer.Option(
+            "--calendar/--no-calendar",
+            help="Follow NYSE hours, holidays and early closes (default); --no-calendar trades "
+            "around the clock.",
+        ),
+    ] = True,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help='The market instant to start from, New York time, e.g. "2026-12-01 10:30" '
+            "(default: now). The simulated clock runs on from there."
+        ),
+    ] = None,
     fault: Annotated[
         list[str] | None,
         typer.Option(help="Fault to inject (repeatable), e.g. delay:20=2.0, never_fill."),
@@ -39,14 +52,15 @@ def sim(
     fill_latency: Annotated[float, typer.Option(help="Seconds from acceptance to fill.")] = 0.0,
     no_pacing: Annotated[bool, typer.Option(help="Switch off historical-data pacing.")] = False,
     allow_remote: Annotated[bool, typer.Option(help="Allow a non-loopback host.")] = False,
-    at: AtOption = None,
 ) -> None:
-    """Run the simulated IB Gateway (TWS API, server version 178) until Ctrl-C."""
+    """Run the simulated IB Gateway (TWS API, server versions 176..178) until Ctrl-C."""
+    import asyncio
+
+    from ibkr_trader.clock import NY
     from ibkr_trader.sim.faults import parse_fault
     from ibkr_trader.sim.server import SimulatedGateway, is_loopback
     from ibkr_trader.sim.state import SimConfig
 
-    start = parse_at(at)
     if not is_loopback(host) and not allow_remote:
         typer.echo(
             f"refusing to bind {host}: not a loopback address (use --allow-remote)", err=True
@@ -57,12 +71,13 @@ def sim(
         raise typer.Exit(2)
     try:
         specs = [parse_fault(f) for f in fault or []]
+        start = parse_at(at)
         config = SimConfig(
             host=host,
             port=port,
             accounts=tuple(account or ["DU1234567"]),
             seed=seed,
-            calendar=calendar or start is not None,
+            calendar=calendar,
             start=start,
             fill_latency=fill_latency,
             pacing=not no_pacing,
@@ -77,10 +92,11 @@ def sim(
         for spec in specs:
             spec(gateway.faults)
         await gateway.start()
-        when = f", market time {start:%Y-%m-%d %H:%M} New York" if start else ""
+        hours = "NYSE calendar" if config.calendar else "no calendar"
         typer.echo(
             f"simulated IB Gateway listening on {gateway.host}:{gateway.port} "
-            f"accounts {','.join(gateway.accounts)}{when} (Ctrl-C to stop)"
+            f"accounts {','.join(gateway.accounts)} market "
+            f"{gateway.now().astimezone(NY):%Y-%m-%d %H:%M} New York ({hours}) (Ctrl-C to stop)"
         )
         try:
             await gateway.serve_forever()

@@ -23,6 +23,8 @@ class FaultInjector:
     partial_fraction: float | None = None
     stale_age: float | None = None
     no_bid_ask: bool = False
+    order_warning: tuple[int, str] | None = None
+    correct_fills: bool = False
 
     def delay(self, msg_id: int, seconds: float) -> None:
         """Delay the answers to every incoming request with this message id."""
@@ -73,6 +75,24 @@ class FaultInjector:
         """Quote no bid and no ask (IB's -1 price with size 0)."""
         self.no_bid_ask = on
 
+    def warn_orders(self, code: int | None, text: str | None = None) -> None:
+        """Send this order-level warning (e.g. 10349, 399, 404, 2109) for every new order
+        right after it is accepted; the order keeps working and fills as usual (None: off).
+
+        Real IB does this; ib_async 2.1 marks such an order Cancelled on codes outside its
+        warning set (10349), or ValidationError on 399/404/2109, although it is live.
+        """
+        if code is None:
+            self.order_warning = None
+            return
+        self.order_warning = (code, text if text is not None else warning_text(code))
+
+    def correct_executions(self, on: bool = True) -> None:
+        """Follow every fill with IB's correction of it: the same execution re-sent with the
+        exec id revision ``.02`` instead of ``.01`` (same base; the later revision replaces
+        the earlier one), and its commission report. The book counts the fill once."""
+        self.correct_fills = on
+
     def clear(self) -> None:
         """Switch every fault off."""
         self.delays.clear()
@@ -85,6 +105,8 @@ class FaultInjector:
         self.partial_fraction = None
         self.stale_age = None
         self.no_bid_ask = False
+        self.order_warning = None
+        self.correct_fills = False
 
     # -- used by the server and the state ----------------------------------------------------
 
@@ -115,10 +137,31 @@ _DEFAULT_ERROR_TEXT = {
 }
 
 
+# order-level warnings real IB sends on live orders (the order keeps working)
+ORDER_WARNING_TEXT = {
+    10349: "Order TIF was set to DAY based on order preset.",
+    399: (
+        "Order Message:\nWarning: Your order will not be placed at the exchange until "
+        "the market opens."
+    ),
+    404: "Order held while securities are located.",
+    2109: (
+        "Order Event Warning:Attribute 'Outside Regular Trading Hours' is ignored based on "
+        "the order type and destination. PlaceOrder is now being processed."
+    ),
+}
+
+
+def warning_text(code: int) -> str:
+    """IB's text for an order-level warning code (a generic one for others)."""
+    return ORDER_WARNING_TEXT.get(code, f"Order warning {code}")
+
+
 def parse_fault(spec: str) -> FaultSpec:
     """``delay:20=2.0``, ``drop_after:50``, ``drop_on:3``, ``refuse_handshake``,
     ``error_next:20=162``, ``reject_orders``, ``never_fill``, ``partial_fill:0.5``,
-    ``stale_quotes:600``, ``missing_bid_ask``."""
+    ``stale_quotes:600``, ``missing_bid_ask``, ``warn_orders:10349``,
+    ``correct_executions``."""
     name, _, arg = spec.strip().partition(":")
     key, _, value = arg.partition("=")
     try:
@@ -131,11 +174,16 @@ def parse_fault(spec: str) -> FaultSpec:
             return FaultSpec(
                 name, (int(key), code, _DEFAULT_ERROR_TEXT.get(code, "Simulated error"))
             )
+        if name == "warn_orders" and arg:
+            return FaultSpec(name, (int(arg),))
         if name in ("partial_fill", "stale_quotes") and arg:
             return FaultSpec(name, (float(arg),))
         if name == "reject_orders":
             return FaultSpec(name, (arg or "Simulated rejection",))
-        if name in ("refuse_handshake", "never_fill", "missing_bid_ask") and not arg:
+        if (
+            name in ("refuse_handshake", "never_fill", "missing_bid_ask", "correct_executions")
+            and not arg
+        ):
             return FaultSpec(name, ())
     except ValueError as exc:
         raise ValueError(f"bad fault spec {spec!r}") from exc
@@ -171,3 +219,7 @@ class FaultSpec:
             faults.never_fill()
         elif self.name == "missing_bid_ask":
             faults.missing_bid_ask()
+        elif self.name == "warn_orders":
+            faults.warn_orders(int(a[0]))
+        elif self.name == "correct_executions":
+            faults.correct_executions()
