@@ -104,11 +104,10 @@ def test_ctrl_c_stops_run_with_130_and_a_session_summary(
 
 
 async def _manual_order(port: int) -> int:
-    """An order on the account the journal knows nothing of (another program's, earlier, on
-    the bot's client id: the simulator shows a client only its own orders unless it is the
-    master id 0, where IB would show the configured master client id every order)."""
+    """A manual order on the same account from another client, as from TWS (reconciliation
+    reads the open orders of every client id)."""
     ib = IB()
-    await ib.connectAsync("127.0.0.1", port, clientId=17, timeout=10)
+    await ib.connectAsync("127.0.0.1", port, clientId=99, timeout=10)
     try:
         trade = ib.placeOrder(Stock("SPY", "SMART", "USD"), LimitOrder("BUY", 1, 1.00))
         for _ in range(100):
