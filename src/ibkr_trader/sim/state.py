@@ -385,8 +385,14 @@ def details_fields(info: ContractInfo) -> codec.ContractDetailsFields:
 
 
 def off_tick(price: float, tick: float) -> bool:
+    """Not a whole, positive number of ticks (1e-9 is off the tick: zero ticks)."""
     steps = price / tick
-    return abs(steps - round(steps)) > 1e-6
+    return round(steps) < 1 or abs(steps - round(steps)) > 1e-6
+
+
+def is_wire_text(text: str, max_length: int) -> bool:
+    """Printable ASCII of at most ``max_length`` (no NUL, no control characters)."""
+    return len(text) <= max_length and all(" " <= ch <= "~" for ch in text)
 
 
 def commission_for(info: ContractInfo, shares: float, price: float) -> float:
@@ -614,9 +620,14 @@ class GatewayState:
         try:
             request = codec.decode_request(fields, session.version)
         except codec.RequestDecodeError as exc:
+            # a placeOrder that does not parse (a NUL inside a text field shifts every later
+            # field) is answered for its order id, so the client's order ends
+            rid = -1
+            if fields and fields[0] == "3" and len(fields) > 1 and fields[1].isdigit():
+                rid = int(fields[1])
             return [
                 *actions,
-                Send(conn_id, codec.enc_error(-1, 320, f"Error reading request:{exc}")),
+                Send(conn_id, codec.enc_error(rid, 320, f"Error reading request:{exc}")),
             ]
         if not session.ready and not isinstance(request, codec.StartApi):
             return actions  # TWS ignores requests before startApi
@@ -1441,6 +1452,16 @@ class GatewayState:
                 321,
                 "Error validating request.-'bN' : cause - The account code is required for this operation",
             )
+        for what, text, longest in (
+            ("orderRef", o.order_ref, 128),
+            ("extOperator", o.ext_operator, 32),
+        ):
+            if not is_wire_text(text, longest):
+                return (
+                    321,
+                    f"Error validating request.-'bN' : cause - Invalid {what}: printable ASCII "
+                    f"of at most {longest} characters",
+                )
         if o.action.upper() not in ("BUY", "SELL"):
             return 321, f"Error validating request.-'bN' : cause - Invalid action {o.action}"
         if o.total_quantity <= 0:
