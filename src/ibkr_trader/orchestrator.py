@@ -6,7 +6,11 @@
    a new HALT raises an alert.
 2. Not connected -> nothing can act: the cycle reports it and stops there.
 3. Reconciliation (at start-up and after every reconnect) BEFORE anything else may send an
-   order; while it has not succeeded there are no entries.
+   order; while it has not succeeded there are no entries. Then the working orders in the
+   exposure ledger are looked after: while HALTED our working **entries** are cancelled
+   (working closes stay unless the operator asks); any of ours past its deadline (the intent
+   time plus ``order_timeout``, also one adopted after a reconnect) is cancelled. Either is
+   followed by a reconciliation, so that the journal has the gateway's word on how it ended.
 4. The account (equity, funds -> the governors) and the positions (with their Strategy C flags)
    are refreshed; market data is fetched for every watched symbol (the gameplan's, else the
    configured ones, plus the underlyings of open positions).
@@ -17,6 +21,9 @@
      ``DAILY_LOSS_LIMIT`` or ``WEEKLY_DRAWDOWN`` (from ``risk.governor_cause``);
    - every position with a Strategy C ``closure_trigger`` (3 DTE, the 40% emergency stop) is
      closed with that reason.
+   Automatic closes take only what the bot opened: positions (or the part of one) that the
+   journal's fills do not account for are foreign (a manual trade, another program), reported
+   and left alone unless ``manage_foreign_positions`` is on.
    Emergency closes raise an alert. Outside regular hours a due closure is reported as
    deferred (a market order there would only rest until the open).
 6. Entries, only when: the trading state is ACTIVE, connected, reconciled, the market open and
@@ -52,7 +59,8 @@ from ibkr_trader.integrations.order_executor import OrderResult
 from ibkr_trader.journal import JournalError
 from ibkr_trader.logging import get_logger
 from ibkr_trader.market_hours import DEFAULT_NO_ENTRY_MINUTES, MarketHours
-from ibkr_trader.models import ClosureReason, OrderStatus, Position, TradingState
+from ibkr_trader.models import ClosureReason, Position, TradingState
+from ibkr_trader.orders.lifecycle import FILLED_RESULTS
 from ibkr_trader.reconcile import Reconciler, ReconciliationReport
 from ibkr_trader.risk import RiskLimits, RiskManager
 from ibkr_trader.strategies.base import OptionChainView, OptionKey, OptionQuote, Strategy
@@ -77,7 +85,7 @@ _log = get_logger("ibkr_trader.orchestrator")
 
 QUARANTINE_AFTER_SECONDS: Final = 300.0
 EntryLimit = Literal["mid", "ask"]
-_SUCCESS = frozenset({OrderStatus.FILLED, OrderStatus.SIMULATED, OrderStatus.PARTIAL})
+_SUCCESS = FILLED_RESULTS  # one vocabulary: orders.lifecycle
 
 
 def build_strategy(gameplan: DailyGameplan, clock: Clock, limits: RiskLimits) -> Strategy:
@@ -95,6 +103,7 @@ class CycleAction:
     """One thing the cycle did or decided not to do, with its reason."""
 
     kind: str  # entry | no_entry | close | close_all | deferred | reconcile | alert | error
+    # | cancel (a working order of ours cancelled: HALT, deadline) | foreign (left alone)
     reason: str
     symbol: str = ""
     status: str = ""
@@ -240,8 +249,10 @@ class TradingOrchestrator:
         timeout: float = 30.0,
         order_timeout: float = 30.0,
         quarantine_after_seconds: float = QUARANTINE_AFTER_SECONDS,
+        manage_foreign_positions: bool = False,
     ) -> None:
         self.gateway = gateway
+        self.manage_foreign_positions = bool(manage_foreign_positions)
         self.strategies = list(strategies)
         self.risk = risk or gateway.risk_manager
         self.clock = clock
@@ -249,7 +260,12 @@ class TradingOrchestrator:
         self.watch_symbols = tuple(s.upper() for s in watch_symbols)
         self.gameplan = gameplan
         self.reconciler = reconciler or Reconciler(
-            gateway.connection, gateway.journal, self.risk, gateway.mode, clock
+            gateway.connection,
+            gateway.journal,
+            self.risk,
+            gateway.mode,
+            clock,
+            order_timeout=order_timeout,
         )
         self.alerts = alerts or AlertHook()
         if not self.alerts.has_sink:
@@ -393,6 +409,9 @@ class TradingOrchestrator:
                 self.needs_reconciliation = False
             self._note_state(report)
 
+        if not self.needs_reconciliation:
+            await self._look_after_working_orders(report)
+
         try:
             await gw.refresh_account(min(self.timeout, 10.0))
         except (BrokerError, TimeoutError) as exc:
@@ -426,6 +445,57 @@ class TradingOrchestrator:
                 positions = await self._positions(report)
         report.positions = positions
 
+    async def _look_after_working_orders(self, report: CycleReport) -> None:
+        """HALT cancels our working entries; our orders past their deadline are cancelled.
+        Either is followed by a reconciliation (the gateway's word on how each ended)."""
+        ledger = self.risk.exposure
+        doomed: dict[str, str] = {}
+        if self.risk.trading_state is TradingState.HALTED:
+            for order in ledger.working(ours=True, closing=False):
+                if order.sent:
+                    doomed[order.ref] = f"trading HALTED ({self.risk.state_cause})"
+        for order in ledger.expired(self.clock.now()):
+            doomed.setdefault(order.ref, "past its deadline (order_timeout)")
+        if not doomed:
+            return
+        connection = self.gateway.connection
+        for ref, why in doomed.items():
+            found = ledger.get(ref)
+            if found is None:
+                continue
+            order = found
+            try:
+                if order.client_id and order.client_id != connection.client_id:
+                    raise BrokerError(
+                        f"placed by client id {order.client_id}: only that client (or the "
+                        "gateway's master client) can cancel it"
+                    )
+                handle = connection.adopt_order(
+                    order.order_id, order.client_id or connection.client_id, order.perm_id
+                )
+                await connection.cancel_order(
+                    handle if handle is not None else order.order_id,
+                    timeout=min(self.timeout, 10.0),
+                )
+                text = f"cancelled {order.action} {order.remaining} {order.contract_key}: {why}"
+                report.add(CycleAction("cancel", text, order.symbol, order_id=ref))
+            except (BrokerError, TimeoutError) as exc:
+                report.add(
+                    CycleAction(
+                        "error",
+                        f"cancel of {ref} ({why}) failed: {_short(exc)}",
+                        order.symbol,
+                        order_id=ref,
+                    )
+                )
+        rec = await self.reconciler.reconcile("working orders cancelled", self.timeout)
+        self.last_reconciliation = rec
+        report.reconciliation = rec
+        report.add(CycleAction("reconcile", rec.summary()))
+        if rec.error is not None:
+            self.needs_reconciliation = True
+            self.reconcile_trigger = "after cancels"
+
     async def _positions(self, report: CycleReport) -> list[Position]:
         try:
             return await self.gateway.get_positions(min(self.timeout, 15.0))
@@ -447,6 +517,21 @@ class TradingOrchestrator:
         ]
         governor = self.risk.governor_cause() if state is TradingState.REDUCING else None
         due = [p for p in positions if p.closure_trigger and p.quantity != 0]
+        if not self.manage_foreign_positions:
+            ledger = self.risk.exposure
+            foreign = [p for p in due if ledger.ours_quantity(p.contract.key) == 0]
+            for p in foreign:
+                report.add(
+                    CycleAction(
+                        "foreign",
+                        f"{p.closure_trigger} due on {p.quantity:+g} {p.contract.key}, a "
+                        "position the bot did not open: left alone (manage_foreign_positions "
+                        "is off)",
+                        symbol=p.symbol,
+                        detail={"position_id": p.position_id},
+                    )
+                )
+            due = [p for p in due if p not in foreign]
         if not report.market_open:
             for p in due:
                 report.add(
@@ -479,6 +564,10 @@ class TradingOrchestrator:
                 )
             return False
         open_positions = [p for p in positions if p.quantity != 0]
+        if not self.manage_foreign_positions:
+            open_positions = [
+                p for p in open_positions if self.risk.exposure.ours_quantity(p.contract.key) != 0
+            ]
         if stale:
             if open_positions:
                 await self._close_all(report, ClosureReason.DATA_QUARANTINE, "stale data")
@@ -502,7 +591,10 @@ class TradingOrchestrator:
                 continue
             try:
                 result = await self.gateway.close_position(
-                    p.position_id, trigger, self.order_timeout
+                    p.position_id,
+                    trigger,
+                    self.order_timeout,
+                    only_ours=not self.manage_foreign_positions,
                 )
             except (BrokerError, TimeoutError) as exc:
                 report.add(
@@ -560,7 +652,11 @@ class TradingOrchestrator:
             report.add(CycleAction("deferred", f"{reason.value} ({why}) due; {hold}"))
             return
         try:
-            results = await self.gateway.close_all_positions(reason.value, self.order_timeout * 2)
+            results = await self.gateway.close_all_positions(
+                reason.value,
+                self.order_timeout * 2,
+                only_ours=not self.manage_foreign_positions,
+            )
         except (BrokerError, TimeoutError) as exc:
             report.add(CycleAction("error", f"{reason.value} close-all failed: {_short(exc)}"))
             results = []
@@ -667,7 +763,13 @@ class TradingOrchestrator:
                 bid=quote.bid, ask=quote.ask, min_tick=self.risk.limits.tick_size
             )
         equity = self.risk.equity if self.risk.equity is not None else math.nan
-        strategy.prepare(view.with_quotes(quotes, as_of=self.clock.now()), equity)
+        limits = self.risk.limits  # the limits in force (a gameplan may have tightened them)
+        strategy.prepare(
+            view.with_quotes(quotes, as_of=self.clock.now()),
+            equity,
+            risk_cap=limits.max_risk_per_trade_pct,
+            max_contracts=min(limits.max_contracts_per_order, limits.max_contracts_per_position),
+        )
         decision = strategy.explain(md, positions)
         signal = decision.signal
         if signal is None:

@@ -5,16 +5,25 @@ While it runs the trading state is RECONCILING (no order passes the RiskManager)
 
 1. The gateway's open orders, today's executions and completed orders are fetched.
 2. Each is matched to the journal by ``orderRef`` (our client order id) and, failing that, by
-   IB's ``permId``.
+   IB's ``permId`` **and** the contract, side and quantity (a permId alone can match a manual
+   order to one of ours after a gateway restart). Open orders are asked of every client id
+   (``reqAllOpenOrders``): an order placed under a previous client id is still ours. Set the
+   gateway's *Master API client ID* to the bot's ``client_id`` so that it sees them all.
 3. Every execution of one of our orders is recorded (``record_fill`` ignores an exec id it
    already has) and a new one is fed to ``RiskManager.on_fill`` (day-trade bookkeeping).
    A closing order that filled while we were away also gets its closure recorded with the
    intent's reason.
-4. Every unresolved journal intent is settled from what the gateway says: still working
-   (status recorded, left alone), done (final status and result recorded), or **unknown to
+4. The exposure ledger takes the gateway's working orders: ours are **adopted** (a handle is
+   re-attached and the original deadline, intent time plus ``order_timeout``, still cancels
+   them: the orchestrator cancels every one of ours past its deadline), the others are
+   exposure too (not ours). Our part of each position (our journaled fills) is set, so that
+   automatic closes leave foreign positions alone.
+   Every unresolved journal intent is settled from what the gateway says: still working
+   (status recorded, adopted), done (final status and result recorded), or **unknown to
    the gateway**: it never arrived (the socket dropped, the process died before sending), so
    it is marked final as ``Lost`` with the reason — it is never resent blindly. In DRY_RUN
-   nothing is ever sent: an unresolved intent is one the process did not finish simulating.
+   nothing is ever sent: an unresolved intent is one the process did not finish simulating;
+   if its simulated fill was committed (a crash right after it), it is settled as SIMULATED.
 5. A broker order whose orderRef and permId the journal does not know (someone else's, or a
    manual one) is reported, and in PAPER mode HALTS trading (``risk.halt``) until the
    operator has looked and runs ``ibkr-trader resume``.
@@ -29,7 +38,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from ibkr_trader.broker.connection import ExecutionInfo, OrderInfo
@@ -38,6 +47,8 @@ from ibkr_trader.clock import Clock
 from ibkr_trader.journal import AsyncJournal, JournalError, OrderRow
 from ibkr_trader.logging import get_logger
 from ibkr_trader.models import ClosureReason, ExecutionMode, OrderStatus, TradingState
+from ibkr_trader.orders.exposure import WorkingOrder
+from ibkr_trader.orders.lifecycle import LOST, is_working_status, outcome
 from ibkr_trader.risk import RiskManager
 
 __all__ = [
@@ -50,8 +61,7 @@ __all__ = [
 
 _log = get_logger("ibkr_trader.reconcile")
 
-LOST_STATUS = "Lost"
-_WORKING = frozenset({"pendingsubmit", "presubmitted", "submitted", "pendingcancel", "apipending"})
+LOST_STATUS = LOST
 
 
 class BrokerOrders(Protocol):
@@ -161,14 +171,115 @@ class ReconciliationReport:
 
 
 def _final_outcome(status: str, filled: float, quantity: float) -> tuple[str, OrderStatus]:
-    s = status.strip().lower()
-    if s == "filled" and filled + 1e-9 >= quantity:
-        return "filled", OrderStatus.FILLED
-    if filled > 0:
-        return "partial", OrderStatus.PARTIAL
-    if s == "inactive":
-        return "failed", OrderStatus.FAILED
-    return "cancelled", OrderStatus.CANCELLED
+    """The one outcome() of orders.lifecycle, for an order the gateway reports as done."""
+    phase, final = outcome(status, filled, quantity)
+    return phase.value, final if final is not None else OrderStatus.CANCELLED
+
+
+def _side(action: str) -> str:
+    return "BUY" if action.strip().upper() in ("BOT", "BUY") else "SELL"
+
+
+def _same_order(row: OrderRow, contract_key: str, action: str, quantity: float | None) -> bool:
+    """A permId match is ours only if the contract, the side and the quantity agree too."""
+    intent = row.intent
+    if intent.contract_key != contract_key or intent.action.upper() != _side(action):
+        return False
+    return quantity is None or abs(float(intent.quantity) - float(quantity)) < 1e-9
+
+
+def working_order(info: OrderInfo, row: OrderRow, deadline: datetime | None) -> WorkingOrder:
+    """One of ours working at the gateway, as the exposure ledger holds it."""
+    intent = row.intent
+    unit = (intent.limit_price or 0.0) * max(1, int(intent.multiplier or 1))
+    return WorkingOrder(
+        ref=intent.client_order_id,
+        contract_key=intent.contract_key,
+        symbol=intent.symbol,
+        action=intent.action,
+        quantity=round(info.quantity),
+        filled=round(info.filled),
+        is_closing=bool(intent.is_closing),
+        ours=True,
+        sent=True,
+        order_id=info.order_id,
+        perm_id=info.perm_id,
+        client_id=info.client_id,
+        unit_cost=unit,
+        deadline=deadline,
+        status=info.status,
+    )
+
+
+def foreign_order(info: OrderInfo) -> WorkingOrder:
+    """A working order that is not ours: exposure all the same, never cancelled by us."""
+    unit = (info.limit_price or 0.0) * max(1, int(info.contract.multiplier or 1))
+    return WorkingOrder(
+        ref=f"broker:{info.perm_id or f'{info.client_id}:{info.order_id}'}",
+        contract_key=info.contract.key,
+        symbol=info.contract.symbol,
+        action=_side(info.action),
+        quantity=round(info.quantity),
+        filled=round(info.filled),
+        is_closing=False,
+        ours=False,
+        sent=True,
+        order_id=info.order_id,
+        perm_id=info.perm_id,
+        client_id=info.client_id,
+        unit_cost=unit,
+        status=info.status,
+    )
+
+
+async def refresh_exposure(
+    broker: BrokerOrders,
+    journal: AsyncJournal,
+    risk: RiskManager,
+    timeout: float,
+    order_timeout: float = 30.0,
+    *,
+    account: str | None = None,
+) -> int:
+    """The gateway's working orders (every client id) into the exposure ledger, without
+    journaling anything: what an entry must count, including another instance's orders and
+    orders someone placed by hand. With ``account``, that account's positions too (a process
+    that just started has synced none yet). Returns how many orders are working. Raises the
+    broker's error (the caller fails closed)."""
+    ledger = risk.exposure
+    store = journal.journal
+    get_positions = getattr(broker, "get_positions", None)
+    if account is not None and callable(get_positions):
+        held: dict[str, int] = {}
+        for row in await get_positions(timeout):
+            if account and row.account != account:
+                continue
+            key = row.contract.key
+            held[key] = held.get(key, 0) + round(row.quantity)
+        ledger.sync_positions(held)
+    working: list[WorkingOrder] = []
+    for info in await broker.get_open_orders(timeout):
+        if not is_working_status(info.status):
+            continue
+        row = await journal.call(store.find_order, info.order_ref) if info.order_ref else None
+        if row is None and info.perm_id:
+            by_perm = await journal.call(store.intent_by_perm_id, info.perm_id)
+            if by_perm is not None and _same_order(
+                by_perm, info.contract.key, info.action, info.quantity
+            ):
+                row = by_perm
+        if row is None:
+            working.append(foreign_order(info))
+            continue
+        known = ledger.get(row.intent.client_order_id)
+        deadline = (
+            known.deadline
+            if known is not None and known.deadline is not None
+            else row.intent.created_at + timedelta(seconds=order_timeout)
+        )
+        working.append(working_order(info, row, deadline))
+    ledger.replace_broker_view(working)
+    return len(working)
 
 
 class Reconciler:
@@ -181,6 +292,8 @@ class Reconciler:
         risk: RiskManager,
         mode: ExecutionMode,
         clock: Clock,
+        *,
+        order_timeout: float = 30.0,
     ) -> None:
         self._broker = broker
         self._journal = journal
@@ -188,6 +301,7 @@ class Reconciler:
         self._mode = ExecutionMode(mode)
         self._clock = clock
         self._lock = asyncio.Lock()
+        self.order_timeout = float(order_timeout)
 
     async def reconcile(
         self, trigger: str = "start-up", timeout: float = 30.0
@@ -246,15 +360,23 @@ class Reconciler:
 
         known: dict[str, OrderRow | None] = {}
 
-        async def lookup(order_ref: str, perm_id: int) -> OrderRow | None:
-            key = f"{order_ref}|{perm_id}"
+        async def lookup(
+            order_ref: str,
+            perm_id: int,
+            contract_key: str = "",
+            action: str = "",
+            quantity: float | None = None,
+        ) -> OrderRow | None:
+            key = f"{order_ref}|{perm_id}|{contract_key}|{action}|{quantity}"
             if key in known:
                 return known[key]
             row: OrderRow | None = None
             if order_ref:
                 row = await self._journal.call(journal.find_order, order_ref)
             if row is None and perm_id:
-                row = await self._journal.call(journal.intent_by_perm_id, perm_id)
+                by_perm = await self._journal.call(journal.intent_by_perm_id, perm_id)
+                if by_perm is not None and _same_order(by_perm, contract_key, action, quantity):
+                    row = by_perm
             known[key] = row
             return row
 
@@ -262,8 +384,11 @@ class Reconciler:
         unknown: dict[int, UnknownBrokerOrder] = {}
         by_coid: dict[str, OrderInfo] = {}
         # completed first, open last: an order in both lists is still working
+        working: list[WorkingOrder] = []
         for info in [*completed, *open_orders]:
-            row = await lookup(info.order_ref, info.perm_id)
+            row = await lookup(
+                info.order_ref, info.perm_id, info.contract.key, info.action, info.quantity
+            )
             if row is None:
                 unknown[info.perm_id or -info.order_id] = UnknownBrokerOrder(
                     order_id=info.order_id,
@@ -276,6 +401,8 @@ class Reconciler:
                 )
                 continue
             coid = row.intent.client_order_id
+            if info in open_orders and is_working_status(info.status):
+                working.append(self._working(info, row))
             by_coid[coid] = info
             if coid not in matched:
                 matched.append(coid)
@@ -283,6 +410,16 @@ class Reconciler:
                 await self._journal.attach_broker_ids(coid, info.order_id or None, info.perm_id)
 
         fills = await self._record_executions(executions, lookup, unknown)
+
+        # the exposure ledger takes the gateway's word: every working order, ours or not
+        ledger = self._risk.exposure
+        for info in open_orders:
+            if is_working_status(info.status) and any(
+                u.perm_id == info.perm_id and u.order_id == info.order_id for u in unknown.values()
+            ):
+                working.append(self._foreign(info))
+        ledger.replace_broker_view(working)
+        ledger.set_ours(await self._journal.call(journal.our_net_positions))
 
         unresolved_ids = {row.intent.client_order_id for row in unresolved}
         corrected: list[str] = []
@@ -334,6 +471,19 @@ class Reconciler:
             seconds=time.monotonic() - t0,
         )
 
+    def _working(self, info: OrderInfo, row: OrderRow) -> WorkingOrder:
+        """One of ours, working at the gateway: adopted, with its original deadline."""
+        adopt = getattr(self._broker, "adopt_order", None)
+        if callable(adopt):
+            adopt(info.order_id, info.client_id, info.perm_id)
+        return working_order(
+            info, row, row.intent.created_at + timedelta(seconds=self.order_timeout)
+        )
+
+    @staticmethod
+    def _foreign(info: OrderInfo) -> WorkingOrder:
+        return foreign_order(info)
+
     async def _record_executions(
         self,
         executions: Iterable[ExecutionInfo],
@@ -342,7 +492,7 @@ class Reconciler:
     ) -> list[str]:
         recorded: list[str] = []
         for ex in executions:
-            row: OrderRow | None = await lookup(ex.order_ref, ex.perm_id)
+            row: OrderRow | None = await lookup(ex.order_ref, ex.perm_id, ex.contract.key, ex.side)
             if row is None:
                 key = ex.perm_id or -ex.order_id
                 if key not in unknown:
@@ -377,7 +527,9 @@ class Reconciler:
                 continue
             recorded.append(ex.exec_id)
             signed = int(ex.shares) if ex.side.upper() in ("BOT", "BUY") else -int(ex.shares)
-            self._risk.on_fill(intent.contract_key, intent.symbol, signed, ex.time)
+            self._risk.on_fill(
+                intent.contract_key, intent.symbol, signed, ex.time, ref=intent.client_order_id
+            )
             _log.warning(
                 "fill_recorded_by_reconciliation",
                 client_order_id=intent.client_order_id,
@@ -444,6 +596,10 @@ class Reconciler:
     async def _settle(self, row: OrderRow, info: OrderInfo | None, trigger: str) -> ResolvedIntent:
         intent = row.intent
         coid = intent.client_order_id
+        if info is None and self._mode is ExecutionMode.DRY_RUN:
+            simulated = await self._simulated_fill(row, trigger)
+            if simulated is not None:
+                return simulated
         if info is None:
             if self._mode is ExecutionMode.DRY_RUN:
                 reason = (
@@ -469,8 +625,11 @@ class Reconciler:
             return ResolvedIntent(coid, "lost", reason)
 
         avg = await self._record_gateway_status(coid, info, {"reconciliation": trigger})
-        if info.status.strip().lower() in _WORKING:
-            reason = f"still working at the gateway ({info.status}, filled {info.filled:g})"
+        if is_working_status(info.status):
+            reason = (
+                f"still working at the gateway ({info.status}, filled {info.filled:g}); "
+                f"adopted: cancelled at its deadline ({self.order_timeout:g}s after the intent)"
+            )
             return ResolvedIntent(coid, "working", reason)
         outcome, status = _final_outcome(info.status, info.filled, float(intent.quantity))
         reason = (
@@ -496,3 +655,29 @@ class Reconciler:
                 detail={"found_by": f"reconciliation ({trigger})", "status": info.status},
             )
         return ResolvedIntent(coid, outcome, reason)
+
+    async def _simulated_fill(self, row: OrderRow, trigger: str) -> ResolvedIntent | None:
+        """A dry-run intent whose simulated fill was committed before the process stopped:
+        the fill, cash and positions show it, so it is SIMULATED, not lost."""
+        journal = self._journal.journal
+        coid = row.intent.client_order_id
+        fills = await self._journal.call(journal.fills, None, None, 10, coid)
+        if not fills:
+            return None
+        quantity = sum(f.quantity for f in fills)
+        price = fills[-1].price
+        reason = (
+            f"dry-run intent whose simulated fill was committed (found by reconciliation, "
+            f"{trigger}): settled as simulated"
+        )
+        await self._journal.record_status(
+            coid, "Filled", quantity, 0, price, detail={"reason": reason}
+        )
+        await self._journal.record_result(
+            coid,
+            OrderStatus.SIMULATED,
+            fill_price=price,
+            fill_quantity=quantity,
+            detail={"reconciliation": trigger},
+        )
+        return ResolvedIntent(coid, "filled", reason)

@@ -25,6 +25,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from ibkr_trader.clock import NY
 from ibkr_trader.models import ClosureReason, TradingState
 from ibkr_trader.orchestrator import CycleReport, TradingOrchestrator
@@ -68,6 +70,7 @@ def seed_option(rig: Rig, symbol: str, expiry: str) -> str:
     return f"{symbol}_{con_id}"
 
 
+@pytest.mark.timeout(600)  # a whole week of cycles: minutes on a loaded 2-core machine
 async def test_a_compressed_trading_day(tmp_path: Path) -> None:
     alert_file = tmp_path / "alerts.txt"
     # each alert appends one line (O_APPEND: concurrent alerts never lose a line)
@@ -85,7 +88,14 @@ async def test_a_compressed_trading_day(tmp_path: Path) -> None:
         sim, journal = rig.sim, rig.journal
         strategy_a = StrategyA(sim.clock, selection=ONE, params=StrategyAParams(0.0, 100.0))
         strategy_b = StrategyB(sim.clock, selection=ONE, params=StrategyBParams(99.9, 100.0))
-        orch = rig.orchestrator([strategy_a, strategy_b], symbols=("SPY", "QQQ"), entry_limit="ask")
+        # the positions seeded below were "held from earlier": not opened by the bot, so
+        # automatic closes touch them only with manage_foreign_positions on (issue 13)
+        orch = rig.orchestrator(
+            [strategy_a, strategy_b],
+            symbols=("SPY", "QQQ"),
+            entry_limit="ask",
+            manage_foreign_positions=True,
+        )
         # shape the market: SPY breaks out upwards (QQQ drops below its lower band at 10:35)
         spy = sim.market.price(sim.catalog.find(symbol="SPY")[0].con_id)
         qqq = sim.market.price(sim.catalog.find(symbol="QQQ")[0].con_id)
@@ -235,7 +245,10 @@ async def test_orchestrator_outside_regular_hours_defers_closures_and_blocks_ent
             strike=600.0,
             right="C",
         )
-        orch = rig.orchestrator([StrategyA(rig.sim.clock)], symbols=("SPY",))
+        # a seeded position is not the bot's: managed here only with the opt-in (issue 13)
+        orch = rig.orchestrator(
+            [StrategyA(rig.sim.clock)], symbols=("SPY",), manage_foreign_positions=True
+        )
         report = await orch.run_cycle()
         assert not report.market_open and report.entry_block is not None
         assert "market closed" in report.entry_block

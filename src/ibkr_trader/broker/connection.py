@@ -700,6 +700,25 @@ class IBKRConnection:
     def trade_handle(self, order_id: int) -> TradeHandle | None:
         return self._handles.get(order_id)
 
+    def adopt_order(self, order_id: int, client_id: int, perm_id: int = 0) -> TradeHandle | None:
+        """Re-attach a handle to one of our orders still working at the gateway (reconciliation
+        after a reconnect or a restart), so that its deadline can cancel it. Only an order of
+        this client id can be cancelled from here; None for another's."""
+        if client_id != self.client_id:
+            return None
+        handle = self._handles.get(order_id)
+        trade = self.ib.wrapper.trades.get((client_id, order_id))
+        if trade is None and perm_id:
+            trade = self.ib.wrapper.permId2Trade.get(perm_id)
+        if trade is None:
+            return handle
+        if handle is None:
+            handle = TradeHandle(trade, int(trade.contract.conId or 0))
+            self._remember(handle)
+        elif handle.ib_trade is not trade:
+            handle.rebind(trade)
+        return handle
+
     async def place_order(
         self, contract: ContractSpec, order: OrderSpec, timeout: float | None = None
     ) -> TradeHandle:
@@ -872,11 +891,20 @@ class IBKRConnection:
             order_ref=str(order.orderRef),
         )
 
-    async def get_open_orders(self, timeout: float | None = None) -> list[OrderInfo]:
+    async def get_open_orders(
+        self, timeout: float | None = None, *, all_clients: bool = True
+    ) -> list[OrderInfo]:
+        """The gateway's working orders: of every client id (``reqAllOpenOrders``) unless
+        ``all_clients`` is False (``reqOpenOrders``: this client's, every one for client 0).
+        An order placed under a previous client id is still ours and still exposure."""
+
         async def body(scope: RequestScope) -> list[Any]:
             await scope.reserve(1)
             future = scope.start("openOrders")
-            self.client.reqOpenOrders()
+            if all_clients:
+                self.client.reqAllOpenOrders()
+            else:
+                self.client.reqOpenOrders()
             rows: list[Any] = await future
             return rows
 

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from ib_async import Order as IBOrder
 from ib_async import Trade as IBTrade
+from ib_async import TradeLogEntry
 
 from ibkr_trader.broker.exceptions import (
     BrokerError,
@@ -29,11 +30,11 @@ from ibkr_trader.broker.exceptions import (
     GatewayDisconnectedError,
     OrderRejectedError,
 )
+from ibkr_trader.orders.lifecycle import IB_ACKNOWLEDGED_STATUSES, IB_DONE_STATUSES
 
-DONE_STATES: Final[frozenset[str]] = frozenset({"Filled", "Cancelled", "ApiCancelled", "Inactive"})
-ACKNOWLEDGED_STATES: Final[frozenset[str]] = (
-    frozenset({"PreSubmitted", "Submitted", "ApiPending", "PendingCancel"}) | DONE_STATES
-)
+# the one IB-status vocabulary lives in orders.lifecycle (pure: it imports only models)
+DONE_STATES: Final[frozenset[str]] = IB_DONE_STATUSES
+ACKNOWLEDGED_STATES: Final[frozenset[str]] = IB_ACKNOWLEDGED_STATUSES
 VALID_ACTIONS: Final[frozenset[str]] = frozenset({"BUY", "SELL"})
 VALID_ORDER_TYPES: Final[frozenset[str]] = frozenset({"MKT", "LMT"})
 VALID_TIFS: Final[frozenset[str]] = frozenset({"DAY", "GTC", "IOC", "OPG", "FOK"})
@@ -160,6 +161,9 @@ class TradeSnapshot:
     last_error_code: int | None
     last_error_text: str | None
     advanced_error: str = ""
+    # the done status came from the gateway's own orderStatus (not from ib_async's guess on
+    # an error code: it marks live orders Cancelled on codes outside its warning list)
+    confirmed_done: bool = False
 
     @property
     def is_done(self) -> bool:
@@ -189,7 +193,12 @@ def snapshot_trade(trade: IBTrade) -> TradeSnapshot:
         commission: float | None = None
         if report is not None and report.execId:
             commission = _float(report.commission)
-        fill_time = fill.time if isinstance(fill.time, datetime) else datetime.now(UTC)
+        # the broker's time of the execution (its clock); the local receipt time otherwise
+        broker_time = getattr(execution, "time", None)
+        if isinstance(broker_time, datetime) and broker_time.tzinfo is not None:
+            fill_time = broker_time
+        else:
+            fill_time = fill.time if isinstance(fill.time, datetime) else datetime.now(UTC)
         fills.append(
             FillInfo(
                 exec_id=str(execution.execId),
@@ -214,7 +223,11 @@ def snapshot_trade(trade: IBTrade) -> TradeSnapshot:
             code = int(entry.errorCode)
             text = _LOG_PREFIX.sub("", str(entry.message)).split(", contract: ")[0]
             break
+    confirmed = status.status in DONE_STATES and any(
+        entry.status == status.status and not entry.errorCode for entry in trade.log
+    )
     return TradeSnapshot(
+        confirmed_done=confirmed or (status.status == "Filled"),
         order_id=int(trade.order.orderId),
         perm_id=int(trade.order.permId or status.permId or 0),
         client_id=int(trade.order.clientId),
@@ -344,6 +357,16 @@ class TradeHandle:
             )
 
         return await self._wait(acknowledged, timeout, "be acknowledged")
+
+    def adopt_broker_status(self, status: str) -> None:
+        """The gateway's word on this order's status (from its open orders) replaces a status
+        ib_async set on its own, so that waiting on the order goes on while it works."""
+        trade = self._trade
+        if trade.orderStatus.status != status:
+            trade.orderStatus.status = status
+            trade.log.append(
+                TradeLogEntry(datetime.now(UTC), status, "status from the gateway's open orders")
+            )
 
     def raise_if_rejected(self) -> None:
         """Raise OrderRejectedError if the order finished without a fill."""

@@ -534,16 +534,24 @@ class IBKRGateway:
         return await self._positions.get_all(timeout=timeout)
 
     async def close_position(
-        self, position_id: str, reason: str, timeout: float = 30.0
+        self, position_id: str, reason: str, timeout: float = 30.0, *, only_ours: bool = False
     ) -> OrderResult:
-        """Close one position, with the reason journaled (through the RiskManager)."""
-        self._require_connection()
-        return await self._positions.close(position_id, reason=reason, timeout=timeout)
+        """Close one position, with the reason journaled (through the RiskManager).
 
-    async def close_all_positions(self, reason: str, timeout: float = 60.0) -> list[OrderResult]:
-        """Close every position concurrently under one deadline; each result reported."""
+        ``only_ours``: at most the part the bot opened (automatic closes)."""
         self._require_connection()
-        return await self._positions.close_all(reason=reason, timeout=timeout)
+        return await self._positions.close(
+            position_id, reason=reason, timeout=timeout, only_ours=only_ours
+        )
+
+    async def close_all_positions(
+        self, reason: str, timeout: float = 60.0, *, only_ours: bool = False
+    ) -> list[OrderResult]:
+        """Close every position concurrently under one deadline; each result reported.
+
+        ``only_ours``: positions the bot did not open are left alone (automatic closes)."""
+        self._require_connection()
+        return await self._positions.close_all(reason=reason, timeout=timeout, only_ours=only_ours)
 
     async def server_time(self, timeout: float = 10.0) -> datetime:
         self._require_connection()

@@ -31,12 +31,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
 
-from ibkr_trader.broker.connection import IBKRConnection
+from ibkr_trader.broker.connection import IBKRConnection, OrderInfo
 from ibkr_trader.broker.contracts import ContractManager
 from ibkr_trader.broker.exceptions import (
     BrokerError,
@@ -63,6 +63,17 @@ from ibkr_trader.models import (
     TradingSignal,
     ValidationResult,
 )
+from ibkr_trader.orders.lifecycle import (
+    FAILED,
+    NOT_SENT,
+    REJECTED,
+    UNCONFIRMED,
+    UNKNOWN,
+    is_warning_code,
+    is_working_status,
+    outcome,
+)
+from ibkr_trader.reconcile import refresh_exposure
 from ibkr_trader.risk import RiskManager
 
 __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRequest"]
@@ -72,7 +83,8 @@ _log = get_logger("ibkr_trader.integrations.executor")
 RESULT_CACHE_SIZE = 1024
 CANCEL_GRACE_SECONDS = 5.0  # extra time to cancel the rest of an order after its deadline
 CANCEL_REFUSED_CODES = frozenset({161, 10147, 10148})  # the cancel was refused or not found
-UNCONFIRMED_STATUS = "Unconfirmed"  # not final: reconciliation settles it from the gateway
+HALT_CHECK_SECONDS = 0.25  # a working entry checks for a HALT this often while it waits
+UNCONFIRMED_STATUS = UNCONFIRMED  # not final: reconciliation settles it from the gateway
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,7 +464,22 @@ class OrderExecutor:
             multiplier=qualified.multiplier or request.multiplier,
         )
 
-        # Step 4: MANDATORY RISK VALIDATION — no bypass
+        # Step 4: MANDATORY RISK VALIDATION — no bypass. An entry counts every order working
+        # at the gateway (ours from a previous session or client id, another instance's, a
+        # manual one): the ledger is refreshed from the gateway first; unknown -> no entry
+        if self._mode is ExecutionMode.PAPER and not request.is_closing:
+            try:
+                await refresh_exposure(
+                    self._connection,
+                    self._journal,
+                    self._risk_manager,
+                    remaining(),
+                    account=self._account_guard(),
+                )
+            except (BrokerError, TimeoutError) as exc:
+                return await self._failed_before_risk(
+                    request, f"the gateway's working orders are unknown ({exc}): no entry", exc
+                )
         validation = await self._risk_manager.validate_trade(request)
         if not validation.approved:
             reason = "; ".join(validation.rejection_reasons) or "rejected by the RiskManager"
@@ -470,20 +497,39 @@ class OrderExecutor:
             )
 
         # Step 5: the intent, BEFORE anything is sent
-        intent = await self._journal.record_intent(
-            request, decision_id=validation.decision_id, con_id=qualified.con_id
-        )
+        try:
+            intent = await self._journal.record_intent(
+                request, decision_id=validation.decision_id, con_id=qualified.con_id
+            )
+        except BaseException:
+            self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
+            raise
         if intent.existed:
             earlier = await self._journaled_result(request.client_order_id)
             if earlier is not None:
+                # the first attempt may still work: its exposure stays until the broker's word
+                self._risk_manager.exposure.update(
+                    request.client_order_id, sent=True, local=False, status=UNKNOWN
+                )
                 return replace(earlier, duplicate=True)
 
         # Step 6: route to the execution mode
-        if self._mode is ExecutionMode.DRY_RUN:
-            assert quote is not None  # a dry run always takes a quote to fill at
-            result = await self._execute_dry_run(request, qualified, quote, validation)
-        else:
-            result = await self._execute_paper(request, qualified, validation, deadline, timeout)
+        try:
+            if self._mode is ExecutionMode.DRY_RUN:
+                assert quote is not None  # a dry run always takes a quote to fill at
+                result = await self._execute_dry_run(request, qualified, quote, validation)
+            else:
+                result = await self._execute_paper(
+                    request, qualified, validation, deadline, timeout
+                )
+        except BaseException:
+            # a journal error after the send, a cancelled task: the order may be working;
+            # it stays exposure until the gateway's word (refresh, reconciliation) settles it
+            self._risk_manager.exposure.update(
+                request.client_order_id, sent=True, local=False, status=UNKNOWN
+            )
+            raise
+        self._settle_exposure(request, result)
         await self._journal.record_result(
             request.client_order_id,
             result.status,
@@ -494,6 +540,16 @@ class OrderExecutor:
             detail={"error_code": result.error_code, "perm_id": result.perm_id},
         )
         return result
+
+    def _settle_exposure(self, request: TradeRequest, result: OrderResult) -> None:
+        """The ledger follows the broker's word: a final result ends the order's exposure; a
+        PENDING one (the gateway's state unknown) stays working until reconciliation says."""
+        ledger = self._risk_manager.exposure
+        coid = request.client_order_id
+        if result.status is OrderStatus.PENDING:
+            ledger.update(coid, sent=True, local=False, status=UNKNOWN)
+        else:
+            ledger.finish(coid)
 
     def _priced_paper_close(self, request: TradeRequest) -> bool:
         """A PAPER market close already priced by IB's portfolio mark needs no snapshot.
@@ -627,7 +683,9 @@ class OrderExecutor:
             at=now,
         )
         await self._journal.record_status(coid, "Filled", request.quantity, 0, price)
-        self._risk_manager.on_fill(contract.key, request.symbol, request.signed_quantity, now)
+        self._risk_manager.on_fill(
+            contract.key, request.symbol, request.signed_quantity, now, ref=coid
+        )
         _log.info(
             "dry_run_order",
             client_order_id=coid,
@@ -670,7 +728,7 @@ class OrderExecutor:
         if not self._flags.ENABLE_PAPER_EXECUTION:
             reason = "paper execution disabled by feature flag ENABLE_PAPER_EXECUTION"
             await self._journal.record_status(
-                coid, "NotSent", 0, request.quantity, None, detail={"reason": reason}
+                coid, NOT_SENT, 0, request.quantity, None, detail={"reason": reason}
             )
             return self._result(
                 request, OrderStatus.FAILED, rejection_reason=reason, risk_validation=validation
@@ -679,7 +737,7 @@ class OrderExecutor:
             account = self._account_guard()  # the paper interlock: raises unless DU...
         except GatewayError as exc:
             await self._journal.record_status(
-                coid, "NotSent", 0, request.quantity, None, detail={"reason": str(exc)}
+                coid, NOT_SENT, 0, request.quantity, None, detail={"reason": str(exc)}
             )
             return self._result(
                 request, OrderStatus.FAILED, rejection_reason=str(exc), risk_validation=validation
@@ -688,11 +746,28 @@ class OrderExecutor:
         order = self._build_ibkr_order(request, account)
         handle: TradeHandle | None = None
         try:
-            handle = await self._connection.place_order(contract, order, timeout=remaining())
+            try:
+                handle = await self._connection.place_order(contract, order, timeout=remaining())
+            except OrderRejectedError as exc:
+                # ib_async's word is not the broker's: a live order it marked Cancelled on a
+                # warning code is asked about before it is called rejected
+                handle = await self._still_working(exc, coid, remaining())
+                if handle is None:
+                    raise
+            self._risk_manager.exposure.update(
+                coid,
+                sent=True,
+                order_id=handle.order_id,
+                perm_id=handle.perm_id,
+                deadline=self._clock.now() + timedelta(seconds=max(deadline - time.monotonic(), 0)),
+                status=handle.status,
+            )
             await self._journal.attach_broker_ids(coid, handle.order_id, handle.perm_id or None)
             await self._record_snapshot(request, handle.snapshot())
             try:
-                snap = await handle.wait_done(remaining())
+                snap = await self._wait_broker_done(
+                    handle, coid, remaining, entry=not request.is_closing
+                )
             except BrokerTimeoutError:
                 snap = await self._cancel_rest(handle, request)
                 return await self._finish(
@@ -712,7 +787,7 @@ class OrderExecutor:
                     )
             await self._journal.record_status(
                 coid,
-                "Rejected",
+                REJECTED,
                 0,
                 request.quantity,
                 None,
@@ -733,7 +808,7 @@ class OrderExecutor:
                 f"connection lost while the order was in flight: {exc}; reconciliation resolves it"
             )
             await self._journal.record_status(
-                coid, "Unknown", None, None, None, detail={"reason": reason}
+                coid, UNKNOWN, None, None, None, detail={"reason": reason}
             )
             return self._result(
                 request,
@@ -752,7 +827,7 @@ class OrderExecutor:
                     request, validation, snap, timed_out=True, timeout=timeout
                 )
             await self._journal.record_status(
-                coid, "Unknown", None, None, None, detail={"reason": str(exc)}
+                coid, UNKNOWN, None, None, None, detail={"reason": str(exc)}
             )
             return self._result(
                 request,
@@ -765,7 +840,7 @@ class OrderExecutor:
             )
         except BrokerError as exc:
             await self._journal.record_status(
-                coid, "Failed", None, None, None, error_code=exc.code, error_text=str(exc)
+                coid, FAILED, None, None, None, error_code=exc.code, error_text=str(exc)
             )
             return self._result(
                 request,
@@ -774,6 +849,104 @@ class OrderExecutor:
                 risk_validation=validation,
                 error_code=exc.code,
             )
+
+    async def _broker_status(
+        self, order_id: int, coid: str, perm_id: int, timeout: float
+    ) -> OrderInfo | None:
+        """The gateway's own view of one order: its open orders first, then its completed
+        orders; None when neither holds it (or the gateway could not be asked)."""
+        try:
+            opened = await self._connection.get_open_orders(timeout, all_clients=False)
+            for info in opened:
+                if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
+                    return info
+            completed = await self._connection.get_completed_orders(timeout)
+        except (BrokerError, TimeoutError) as exc:
+            _log.warning("broker_status_unavailable", client_order_id=coid, error=str(exc))
+            return None
+        for info in completed:
+            if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
+                return info
+        _ = order_id
+        return None
+
+    async def _still_working(
+        self, exc: OrderRejectedError, coid: str, timeout: float
+    ) -> TradeHandle | None:
+        """A rejection as ib_async reports it: the handle if the gateway says the order works."""
+        handle = self._connection.trade_handle(exc.order_id) if exc.order_id else None
+        if handle is None:
+            return None
+        snap = handle.snapshot()
+        if snap.confirmed_done and not is_warning_code(snap.last_error_code):
+            return None
+        info = await self._broker_status(handle.order_id, coid, handle.perm_id, timeout)
+        if info is None or not is_working_status(info.status):
+            return None
+        handle.adopt_broker_status(info.status)
+        _log.warning(
+            "order_live_despite_client_status",
+            client_order_id=coid,
+            local_status=snap.status,
+            code=snap.last_error_code,
+            gateway_status=info.status,
+        )
+        await self._journal.record_event(
+            "order_warning_live",
+            {
+                "client_order_id": coid,
+                "code": snap.last_error_code,
+                "text": snap.last_error_text,
+                "local_status": snap.status,
+                "gateway_status": info.status,
+            },
+        )
+        return handle
+
+    async def _wait_broker_done(
+        self,
+        handle: TradeHandle,
+        coid: str,
+        remaining: Callable[[], float],
+        *,
+        entry: bool = True,
+    ) -> TradeSnapshot:
+        """Wait until the order is over by the gateway's word (an ib_async status set on an
+        error code alone is checked against the gateway's open and completed orders). An
+        entry still working when trading is HALTED is cancelled then and there."""
+        while True:
+            try:
+                snap = await handle.wait_done(min(remaining(), HALT_CHECK_SECONDS))
+            except BrokerTimeoutError:
+                if remaining() <= 0.001:
+                    raise
+                if entry and self._risk_manager.halt_requested():
+                    _log.warning("entry_cancelled_on_halt", client_order_id=coid)
+                    await self._journal.record_event(
+                        "entry_cancelled_on_halt",
+                        {"client_order_id": coid, "cause": self._risk_manager.state_cause},
+                    )
+                    raise
+                continue
+            if snap.confirmed_done:
+                return snap
+            info = await self._broker_status(handle.order_id, coid, handle.perm_id, remaining())
+            if info is None:
+                return replace(snap, status=UNCONFIRMED)  # not final: reconciliation settles
+            if is_working_status(info.status):
+                handle.adopt_broker_status(info.status)
+                await self._journal.record_event(
+                    "order_warning_live",
+                    {
+                        "client_order_id": coid,
+                        "code": snap.last_error_code,
+                        "text": snap.last_error_text,
+                        "local_status": snap.status,
+                        "gateway_status": info.status,
+                    },
+                )
+                continue
+            return replace(snap, status=info.status, confirmed_done=True)
 
     async def _cancel_rest(self, handle: TradeHandle, request: TradeRequest) -> TradeSnapshot:
         try:
@@ -817,8 +990,8 @@ class OrderExecutor:
         # after a timeout the order is over only if the gateway says so: ib_async marks an
         # order Cancelled locally when a cancel is refused (10147 not found, 10148 / 161 not
         # cancellable), e.g. when the cancel overtook a late order that then works or fills
-        unconfirmed = timed_out and (
-            not snap.is_done or snap.last_error_code in CANCEL_REFUSED_CODES
+        unconfirmed = not snap.is_done or (
+            timed_out and snap.last_error_code in CANCEL_REFUSED_CODES
         )
         if unconfirmed:
             await self._journal.record_status(
@@ -851,7 +1024,9 @@ class OrderExecutor:
                 await self._journal.record_commission(fill.exec_id, fill.commission)
             if not recorded.duplicate:
                 signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
-                self._risk_manager.on_fill(request.contract_key, request.symbol, signed, fill.time)
+                self._risk_manager.on_fill(
+                    request.contract_key, request.symbol, signed, fill.time, ref=coid
+                )
         filled = round(snap.filled)
         avg = snap.avg_fill_price if math.isfinite(snap.avg_fill_price) and filled else None
         common: dict[str, Any] = {
@@ -862,10 +1037,12 @@ class OrderExecutor:
             "fill_quantity": filled,
             "commission": snap.commission if snap.fills else None,
         }
-        if snap.is_filled and filled >= request.quantity:
+        # THE mapping (orders.lifecycle.outcome) decides; a deadline and IB's codes add detail
+        phase, final = outcome(snap.status, filled, request.quantity)
+        if final is OrderStatus.FILLED:
             status = OrderStatus.FILLED
             reason = None
-        elif unconfirmed:
+        elif unconfirmed or final is None:
             status = OrderStatus.PENDING
             reason = (
                 f"no final state within {timeout:g}s and the cancel is not confirmed by the "
@@ -877,7 +1054,7 @@ class OrderExecutor:
                 )
                 + f"; filled {filled} so far); reconciliation resolves it, nothing is resent"
             )
-        elif filled > 0:
+        elif final is OrderStatus.PARTIAL:
             status = OrderStatus.PARTIAL
             reason = f"filled {filled} of {request.quantity}" + (
                 f"; the rest was cancelled after {timeout:g}s" if timed_out else ""
@@ -885,9 +1062,13 @@ class OrderExecutor:
         elif timed_out:
             status = OrderStatus.TIMEOUT
             reason = f"Execution timeout after {timeout:g}s: nothing filled, order cancelled"
-        elif snap.last_error_code is not None and snap.last_error_code != 202:
+        elif final is OrderStatus.FAILED or (
+            snap.last_error_code is not None
+            and snap.last_error_code != 202
+            and not is_warning_code(snap.last_error_code)
+        ):
             status = OrderStatus.FAILED
-            reason = f"IB error {snap.last_error_code}: {snap.last_error_text}"
+            reason = f"IB error {snap.last_error_code}: {snap.last_error_text} ({phase.value})"
         else:
             status = OrderStatus.CANCELLED
             reason = f"order ended {snap.status}" + (

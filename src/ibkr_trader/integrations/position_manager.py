@@ -42,6 +42,7 @@ from ibkr_trader.models import (
     Position,
     TradeRequest,
 )
+from ibkr_trader.orders.lifecycle import FAILED_RESULTS, FILLED_RESULTS
 from ibkr_trader.risk import RiskManager
 
 __all__ = ["Position", "PositionManager", "build_position", "determine_closure_trigger"]
@@ -50,9 +51,7 @@ _log = get_logger("ibkr_trader.integrations.positions")
 
 DTE_RULE_DAYS = 3
 EMERGENCY_STOP_PCT = 0.40
-_FINAL_FAILURES = frozenset(
-    {OrderStatus.FAILED, OrderStatus.CANCELLED, OrderStatus.TIMEOUT, OrderStatus.REJECTED}
-)
+_FINAL_FAILURES = FAILED_RESULTS  # one vocabulary: orders.lifecycle
 
 
 def determine_closure_trigger(should_close_3_dte: bool, should_close_emergency: bool) -> str | None:
@@ -188,7 +187,14 @@ class PositionManager:
         self._positions_cache = {p.position_id: p for p in positions}
         self._last_sync = self._clock.now()
         await self._risk_manager.sync_positions(positions)
+        # our part of each position: what our journaled fills add up to (the rest is foreign)
+        ours = await self._journal.call(self._journal.journal.our_net_positions)
+        self._risk_manager.exposure.set_ours(ours)
         return positions
+
+    def foreign_quantity(self, position: Position) -> int:
+        """The part of a position the bot did not open (a manual trade, another program)."""
+        return self._risk_manager.exposure.foreign_quantity(position.contract.key)
 
     async def _from_portfolio(self, timeout: float) -> list[Position]:
         items = await self._connection.get_portfolio(timeout)
@@ -280,8 +286,14 @@ class PositionManager:
 
     # ------------------------------------------------------------------ closing
 
-    async def close(self, position_id: str, reason: str, timeout: float = 30.0) -> OrderResult:
+    async def close(
+        self, position_id: str, reason: str, timeout: float = 30.0, *, only_ours: bool = False
+    ) -> OrderResult:
         """Close one position through the RiskManager's closing rules; journaled with reason.
+
+        The quantity is the position minus the closes already working at the broker (never
+        more: a partly filled close still working is not closed again). ``only_ours`` (the
+        automatic closes, unless ``manage_foreign_positions``): at most our own part of it.
 
         Raises PositionNotFoundError for an id that is not open, GatewayError for an unknown
         reason. Every other failure is an OrderResult (FAILED, TIMEOUT, ...).
@@ -303,12 +315,59 @@ class PositionManager:
         if position is None or position.quantity == 0:
             raise PositionNotFoundError(f"Position not found: {position_id}")
         remaining = max(timeout - (time.monotonic() - started), 0.001)
-        return await self._close(position, closure, remaining)
+        return await self._close(position, closure, remaining, only_ours=only_ours)
+
+    def _close_quantity(self, position: Position, only_ours: bool) -> tuple[int, str]:
+        """What a new close may take, and why it is less than the position (if it is)."""
+        ledger = self._risk_manager.exposure
+        key = position.contract.key
+        held = abs(round(position.quantity))
+        working = ledger.closing_remaining(key)
+        quantity = max(held - working, 0)
+        why = f"{working} already being closed by working orders" if working else ""
+        if only_ours:
+            ours = abs(ledger.ours_quantity(key))
+            if ours < held:
+                quantity = max(ours - working, 0)
+                why = f"{held - ours} of {held} not opened by the bot (foreign: left alone)" + (
+                    f"; {why}" if why else ""
+                )
+        return quantity, why
+
+    def _nothing_to_close(
+        self, position: Position, closure: ClosureReason, why: str
+    ) -> OrderResult:
+        return OrderResult(
+            order_id=f"CLOSE_{position.position_id}",
+            status=OrderStatus.PENDING,
+            timestamp=self._clock.now(),
+            rejection_reason=f"nothing sent: {why}",
+            execution_mode=self._mode,
+            symbol=position.symbol,
+            contract_key=position.contract.key,
+            closure_reason=closure.value,
+            details={"not_sent": True},
+        )
 
     async def _close(
-        self, position: Position, closure: ClosureReason, timeout: float
+        self,
+        position: Position,
+        closure: ClosureReason,
+        timeout: float,
+        *,
+        only_ours: bool = False,
     ) -> OrderResult:
         started = time.monotonic()
+        quantity, why = self._close_quantity(position, only_ours)
+        if quantity <= 0:
+            _log.warning(
+                "close_not_sent", position_id=position.position_id, reason=closure.value, why=why
+            )
+            await self._journal.record_event(
+                "close_not_sent",
+                {"position_id": position.position_id, "reason": closure.value, "why": why},
+            )
+            return self._nothing_to_close(position, closure, why)
         _log.info(
             "closing_position",
             position_id=position.position_id,
@@ -324,7 +383,7 @@ class PositionManager:
         base = await self._journal.call(journal.final_closes, position.contract.key)
         result: OrderResult | None = None
         for bump in range(10):
-            request = self._closing_request(position, closure, base + bump)
+            request = self._closing_request(position, closure, base + bump, quantity)
             remaining = max(timeout - (time.monotonic() - started), 0.001)
             result = await self._executor.execute_request(
                 request, remaining, contract=position.contract
@@ -336,9 +395,7 @@ class PositionManager:
         if result.status in _FINAL_FAILURES:
             self._needs_sync.add(position.position_id)
         filled = result.fill_quantity or 0
-        if result.status in (OrderStatus.FILLED, OrderStatus.SIMULATED, OrderStatus.PARTIAL) and (
-            filled > 0
-        ):
+        if result.status in FILLED_RESULTS and filled > 0:
             await self._journal.record_closure(
                 closure,
                 symbol=position.symbol,
@@ -384,14 +441,14 @@ class PositionManager:
         return replace(result, closure_reason=closure.value)
 
     def _closing_request(
-        self, position: Position, closure: ClosureReason, sequence: int
+        self, position: Position, closure: ClosureReason, sequence: int, quantity: int
     ) -> TradeRequest:
         contract = position.contract
         signal_id = f"close:{position.position_id}:{position.quantity}:{sequence}"
         return TradeRequest(
             symbol=contract.symbol,
             action="SELL" if position.quantity > 0 else "BUY",
-            quantity=abs(position.quantity),
+            quantity=quantity,
             order_type="MKT",  # closures are market orders (handoff 3.4)
             limit_price=None,
             strategy_id="position_manager",
@@ -418,8 +475,12 @@ class PositionManager:
             ),
         )
 
-    async def close_all(self, reason: str, timeout: float = 60.0) -> list[OrderResult]:
-        """Close every open position concurrently under one deadline; every result reported."""
+    async def close_all(
+        self, reason: str, timeout: float = 60.0, *, only_ours: bool = False
+    ) -> list[OrderResult]:
+        """Close every open position concurrently under one deadline; every result reported.
+
+        ``only_ours``: positions the bot did not open are reported and left alone."""
         started = time.monotonic()
         try:
             closure = ClosureReason(reason)
@@ -431,10 +492,21 @@ class PositionManager:
             _log.error("close_all_refresh_failed", error=str(exc))
             positions = list(self._positions_cache.values())
         positions = [p for p in positions if p.quantity != 0]
+        if only_ours:
+            foreign = [p for p in positions if abs(self.foreign_quantity(p)) >= abs(p.quantity)]
+            if foreign:
+                await self._journal.record_event(
+                    "foreign_positions_left_alone",
+                    {
+                        "reason": closure.value,
+                        "positions": [f"{p.quantity:+g} {p.contract.key}" for p in foreign],
+                    },
+                )
+            positions = [p for p in positions if p not in foreign]
         _log.warning("EMERGENCY_LIQUIDATION", reason=closure.value, position_count=len(positions))
         remaining = max(timeout - (time.monotonic() - started), 0.001)
         outcomes = await asyncio.gather(
-            *(self._close_bounded(p, closure, remaining) for p in positions),
+            *(self._close_bounded(p, closure, remaining, only_ours) for p in positions),
             return_exceptions=True,
         )
         results: list[OrderResult] = []
@@ -460,10 +532,10 @@ class PositionManager:
         return results
 
     async def _close_bounded(
-        self, position: Position, closure: ClosureReason, timeout: float
+        self, position: Position, closure: ClosureReason, timeout: float, only_ours: bool
     ) -> OrderResult:
         async with asyncio.timeout(timeout + 6.0):  # the executor's own cancel grace is 5 s
-            return await self._close(position, closure, timeout)
+            return await self._close(position, closure, timeout, only_ours=only_ours)
 
     def positions_by_trigger(self, positions: Sequence[Position]) -> dict[str, list[Position]]:
         grouped: dict[str, list[Position]] = {}

@@ -43,9 +43,9 @@ from ibkr_trader.journal.store import (
     HOME_ENV,
     Journal,
     OrderResultLike,
-    client_order_id_for,
     default_journal_path,
 )
+from ibkr_trader.orders.ids import client_order_id_for  # its home: orders/ids.py
 
 __all__ = [
     "HOME_ENV",

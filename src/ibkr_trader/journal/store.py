@@ -20,11 +20,9 @@ timeout, a read-only file and a file of another execution mode each raise a spec
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import os
-import re
 import sqlite3
 import stat
 import threading
@@ -77,13 +75,13 @@ from ibkr_trader.models import (
     ValidationResult,
 )
 from ibkr_trader.models import OrderStatus as _OrderStatus
+from ibkr_trader.orders.ids import client_order_id_for, exec_id_base, exec_revision
 
 DEFAULT_BUSY_TIMEOUT: Final[float] = 5.0
 HOME_ENV: Final[str] = "IBKR_TRADER_HOME"
 _SUPPORTED_MODES: Final[frozenset[ExecutionMode]] = frozenset(
     {ExecutionMode.DRY_RUN, ExecutionMode.PAPER}
 )
-_REF_SAFE = re.compile(r"[^A-Za-z0-9]")
 
 # SQLite primary result codes (exc.sqlite_errorcode & 0xFF).
 _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 5, 6, 8
@@ -108,41 +106,6 @@ def default_journal_path(mode: ExecutionMode | str) -> Path:
             "ibkr-trader"
         )
     return base / f"journal-{mode_value}.sqlite3"
-
-
-def client_order_id_for(
-    operator_id: str,
-    strategy_id: str,
-    signal_id: str,
-    contract_key: str,
-    action: str,
-    quantity: int,
-) -> str:
-    """The deterministic client order id (sent as IB's ``orderRef``).
-
-    The same (operator, strategy, signal, contract, side, quantity) always gives the same id,
-    so a retried signal maps to the intent already journaled. Shape:
-    ``<OPERATOR>-<strategy>-<sha256[:12]>``, at most 40 characters of ``[A-Za-z0-9-]``.
-    """
-    if not operator_id.strip():
-        raise ValueError("operator_id must not be empty")
-    if quantity <= 0:
-        raise ValueError("quantity must be positive")
-    payload = "|".join(
-        [
-            "coid-v1",
-            operator_id.strip(),
-            strategy_id.strip(),
-            signal_id.strip(),
-            contract_key.strip(),
-            action.strip().upper(),
-            str(int(quantity)),
-        ]
-    )
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:12]
-    operator = _REF_SAFE.sub("", operator_id)[:12] or "OP"
-    strategy = _REF_SAFE.sub("", strategy_id)[:12] or "S"
-    return f"{operator}-{strategy}-{digest}"
 
 
 def _json_default(value: Any) -> Any:
@@ -722,6 +685,17 @@ class Journal:
         simulated: bool,
     ) -> Recorded:
         now = self._now()
+        sibling = self._revision_sibling(conn, "fills", exec_id)
+        if sibling is not None:
+            row_id, sibling_id = sibling
+            if exec_revision(exec_id) > exec_revision(sibling_id):
+                # IB's correction of an execution: it replaces the fill it corrects
+                conn.execute(
+                    "UPDATE fills SET exec_id = ?, quantity = ?, price = ?, recorded_at = ? "
+                    "WHERE id = ?",
+                    (exec_id, float(quantity), float(price), now, row_id),
+                )
+            return Recorded(row_id, True)
         cur = conn.execute(
             "INSERT INTO fills (mode, exec_id, client_order_id, at, recorded_at, symbol, "
             "contract_key, side, quantity, price, broker_order_id, perm_id, simulated) "
@@ -762,6 +736,24 @@ class Journal:
         with self._write("record_commission") as conn:
             return self._insert_commission(conn, exec_id, commission, currency, realized_pnl)
 
+    @staticmethod
+    def _revision_sibling(
+        conn: sqlite3.Connection, table: str, exec_id: str
+    ) -> tuple[int, str] | None:
+        """The row of another revision of the same execution (``X.01`` for ``X.02``), or of
+        the same exec id: every execution is journaled exactly once."""
+        base = exec_id_base(exec_id)
+        if base == exec_id:
+            row = conn.execute(f"SELECT id, exec_id FROM {table} WHERE exec_id = ?", (exec_id,))
+        else:
+            row = conn.execute(
+                f"SELECT id, exec_id FROM {table} WHERE exec_id >= ? AND exec_id < ? "
+                "AND length(exec_id) = ? ORDER BY id LIMIT 1",  # the unique index's range
+                (base + ".", base + "/", len(exec_id)),
+            )
+        found = row.fetchone()
+        return (int(found[0]), str(found[1])) if found is not None else None
+
     def _insert_commission(
         self,
         conn: sqlite3.Connection,
@@ -770,6 +762,16 @@ class Journal:
         currency: str,
         realized_pnl: float | None,
     ) -> Recorded:
+        sibling = self._revision_sibling(conn, "commissions", exec_id)
+        if sibling is not None:
+            row_id, sibling_id = sibling
+            if exec_revision(exec_id) > exec_revision(sibling_id):
+                conn.execute(
+                    "UPDATE commissions SET exec_id = ?, commission = ?, realized_pnl = ? "
+                    "WHERE id = ?",
+                    (exec_id, float(commission), realized_pnl, row_id),
+                )
+            return Recorded(row_id, True)
         cur = conn.execute(
             "INSERT INTO commissions (mode, exec_id, at, commission, currency, realized_pnl) "
             "VALUES (?,?,?,?,?,?) ON CONFLICT(exec_id) DO NOTHING",
@@ -1023,6 +1025,20 @@ class Journal:
         """Intents with their current status, oldest first (the latest ``limit``)."""
         with self._read("orders") as conn:
             return queries.orders(conn, self._mode.value, since, symbol, limit)
+
+    def our_net_positions(self) -> dict[str, int]:
+        """Per contract, the signed quantity our own orders' fills add up to (fills of an
+        intent we journaled; an execution is counted once, corrections included): the part
+        of a broker position that is ours."""
+        with self._read("our_net_positions") as conn:
+            rows = conn.execute(
+                "SELECT f.contract_key, SUM(CASE WHEN f.side = 'BUY' THEN f.quantity "
+                "ELSE -f.quantity END) FROM fills f JOIN intents i "
+                "ON i.client_order_id = f.client_order_id AND i.mode = f.mode "
+                "WHERE f.mode = ? GROUP BY f.contract_key",
+                (self._mode.value,),
+            ).fetchall()
+        return {str(key): round(float(qty)) for key, qty in rows if round(float(qty or 0)) != 0}
 
     def fills(
         self,

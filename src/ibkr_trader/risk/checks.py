@@ -41,7 +41,11 @@ class RiskSnapshot:
     equity: float | None = None
     available_funds: float | None = None
     positions: Mapping[str, int] = field(default_factory=dict)  # contract key -> signed quantity
-    pending_close: Mapping[str, int] = field(default_factory=dict)  # approved, not yet filled
+    pending_close: Mapping[str, int] = field(default_factory=dict)  # closes working, per key
+    # the exposure ledger's working entries: signed contracts they may still add, per key
+    working_entries: Mapping[str, int] = field(default_factory=dict)
+    working_entry_cost: float = 0.0  # premium working buy entries may still commit
+    same_day_exits_reserved: int = 0  # PDT: day trades today's open positions may need
     committed_premium: float = 0.0  # premium tied up in open long positions
     day_trades_used: int = 0  # journal count over the PDT window
     ib_day_trades_remaining: int | None = None  # None: not reported
@@ -463,7 +467,7 @@ def check_contracts_per_position(request: TradeRequest, snap: RiskSnapshot) -> C
     signed = signed_quantity(request)
     if key is None or signed is None:
         return _fail(name, "not evaluated: invalid contract, quantity or action", None, limit)
-    after = abs(snap.positions.get(key, 0) + signed)
+    after = abs(snap.positions.get(key, 0) + snap.working_entries.get(key, 0) + signed)
     if after > limit:
         return _fail(
             name, f"position of {after} contracts would exceed the limit of {limit}", after, limit
@@ -471,18 +475,27 @@ def check_contracts_per_position(request: TradeRequest, snap: RiskSnapshot) -> C
     return _ok(name, after, limit)
 
 
+def exposed_keys(snap: RiskSnapshot) -> set[str]:
+    """Contracts held or with a working entry (each one an open position, or about to be)."""
+    keys = {k for k, qty in snap.positions.items() if qty != 0}
+    keys.update(k for k, qty in snap.working_entries.items() if qty != 0)
+    return keys
+
+
 def check_open_positions(request: TradeRequest, snap: RiskSnapshot) -> CheckResult:
     name = "open_positions"
     limit = snap.limits.max_open_positions
     key = contract_key(request)
-    open_now = sum(1 for qty in snap.positions.values() if qty != 0)
+    exposed = exposed_keys(snap)
+    open_now = len(exposed)
     if key is None:
         return _fail(name, "not evaluated: invalid contract", open_now, limit)
-    after = open_now if snap.positions.get(key, 0) != 0 else open_now + 1
+    after = open_now if key in exposed else open_now + 1
     if after > limit:
         return _fail(
             name,
-            f"{after} open positions would exceed the limit of {limit} ({open_now} open now)",
+            f"{after} open positions would exceed the limit of {limit} ({open_now} open or "
+            "working now)",
             after,
             limit,
         )
@@ -538,12 +551,14 @@ def check_cash_allocation(request: TradeRequest, snap: RiskSnapshot) -> CheckRes
     if cost is None or snap.equity is None or snap.equity <= 0:
         return _fail(name, "not evaluated: no valid cost or equity", cost)
     allocation = pct * snap.equity
-    total = snap.committed_premium + cost
+    working = max(0.0, snap.working_entry_cost)
+    total = snap.committed_premium + working + cost
     if total > allocation:
         return _fail(
             name,
-            f"premium committed {total:.2f} (open {snap.committed_premium:.2f} + this order "
-            f"{cost:.2f}) exceeds the {pct:.0%} cash allocation of {allocation:.2f}",
+            f"premium committed {total:.2f} (open {snap.committed_premium:.2f} + working "
+            f"{working:.2f} + this order {cost:.2f}) exceeds the {pct:.0%} cash allocation "
+            f"of {allocation:.2f}",
             round(total, 2),
             round(allocation, 2),
         )
@@ -558,18 +573,25 @@ def check_pdt(request: TradeRequest, snap: RiskSnapshot) -> CheckResult:
     if not pdt_applies(snap):
         return _ok(name, f"equity {snap.equity:.2f} >= {threshold:.0f}: PDT does not apply")
     remaining = day_trades_remaining(snap)
-    if remaining < 1:
+    reserved = max(0, snap.same_day_exits_reserved)
+    if remaining - reserved < 1:
         ib = snap.ib_day_trades_remaining
         ib_text = f", IB reports {ib} remaining" if ib is not None and ib >= 0 else ""
+        reserved_text = (
+            f"; {reserved} kept for the same-day exits of positions opened today"
+            if reserved
+            else ""
+        )
         return _fail(
             name,
             f"PDT: {remaining} day trades remaining ({snap.day_trades_used} used in the last "
             f"{PDT_WINDOW_BUSINESS_DAYS} business days{ib_text}, equity {snap.equity:.2f} "
-            f"< {threshold:.0f}); a new entry needs one left so a same-day exit stays possible",
-            remaining,
+            f"< {threshold:.0f}{reserved_text}); a new entry needs one left so a same-day "
+            "exit stays possible",
+            remaining - reserved,
             1,
         )
-    return _ok(name, remaining, 1)
+    return _ok(name, remaining - reserved, 1)
 
 
 def check_daily_loss(request: TradeRequest, snap: RiskSnapshot) -> CheckResult:
@@ -707,7 +729,11 @@ def risk_metrics(request: TradeRequest, snap: RiskSnapshot) -> dict[str, Any]:
         "trading_state": snap.trading_state.value,
         "contract_key": key,
         "held_quantity": snap.positions.get(key, 0) if key is not None else None,
-        "open_positions": sum(1 for q in snap.positions.values() if q != 0),
+        "open_positions": len(exposed_keys(snap)),
+        "working_entries": dict(snap.working_entries),
+        "working_closes": {k: v for k, v in snap.pending_close.items() if v},
+        "working_entry_cost": round(snap.working_entry_cost, 2),
+        "same_day_exits_reserved": snap.same_day_exits_reserved,
         "equity": snap.equity,
         "available_funds": snap.available_funds,
         "premium_at_risk": None if premium is None else round(premium, 2),

@@ -37,11 +37,13 @@ from ibkr_trader.models import (
     TradingState,
     ValidationResult,
 )
+from ibkr_trader.orders.exposure import ExposureLedger, WorkingOrder
 from ibkr_trader.risk import killswitch
 from ibkr_trader.risk.checks import (
     RiskSnapshot,
     contract_key,
     day_trades_remaining,
+    entry_unit_price,
     is_closing,
     is_int,
     is_real,
@@ -93,8 +95,12 @@ class RiskManager:
         store: RiskStateStore,
         clock: Clock,
         kill_switch_path: Path | None = None,
+        *,
+        exposure: ExposureLedger | None = None,
     ) -> None:
         self._base_limits = limits
+        # THE exposure ledger: positions plus working orders; every gate reads it
+        self.exposure = exposure if exposure is not None else ExposureLedger()
         self._limits = limits
         self._store = store
         self._clock = clock
@@ -104,9 +110,7 @@ class RiskManager:
         self._equity: float | None = None
         self._available_funds: float | None = None
         self._ib_day_trades_remaining: int | None = None
-        self._positions: dict[str, int] = {}
         self._position_cost: dict[str, float] = {}
-        self._pending_close: dict[str, int] = {}
         self._last_intent: dict[str, tuple[str, int, date]] = {}  # key -> (open|close, sign, day)
         self._last_pdt_disagreement: tuple[date, int, int] | None = None
 
@@ -299,6 +303,11 @@ class RiskManager:
             return "kill switch"
         return f"kill switch {path}: {killswitch.read_reason(path)}"
 
+    def halt_requested(self) -> bool:
+        """HALTED, or the kill-switch file is there (a stat, nothing written): an order
+        waiting at the broker checks this while it waits."""
+        return self._state is TradingState.HALTED or self._kill_switch_engaged()
+
     def refresh(self) -> TradingState:
         """Re-read the outside world: another process's state change, the kill-switch file, and
         the governors' day/week roll-over. Called on every decision; an orchestrator may call it
@@ -405,7 +414,8 @@ class RiskManager:
     async def sync_positions(self, positions: Sequence[Position]) -> None:
         """Replace the known positions with the broker's (or the simulated book's).
 
-        Clears the reservations of approved closes (the sync is the truth from here on)."""
+        Working orders stay in the exposure ledger: a close still working at the broker keeps
+        its quantity reserved (a sync never frees it; only the order's end does)."""
         held: dict[str, int] = {}
         cost: dict[str, float] = {}
         for pos in positions:
@@ -416,17 +426,26 @@ class RiskManager:
             if basis == 0 and is_real(pos.entry_price):
                 basis = abs(pos.entry_price * qty * max(1, pos.contract.multiplier))
             cost[key] = cost.get(key, 0.0) + basis
-        self._positions = {k: q for k, q in held.items() if q != 0}
-        self._position_cost = {k: c for k, c in cost.items() if k in self._positions}
-        self._pending_close.clear()
+        self.exposure.sync_positions(held)
+        positions_now = self.exposure.positions
+        self._position_cost = {k: c for k, c in cost.items() if k in positions_now}
 
     def _committed_premium(self) -> float:
-        return sum(c for k, c in self._position_cost.items() if self._positions.get(k, 0) > 0)
+        return sum(c for k, c in self._position_cost.items() if self.exposure.position(k) > 0)
 
     # ------------------------------------------------------------------ day trades
 
-    def on_fill(self, contract_key: str, symbol: str, signed_quantity: int, when: datetime) -> None:
-        """Day-trade bookkeeping for one execution (signed: + bought, - sold).
+    def on_fill(
+        self,
+        contract_key: str,
+        symbol: str,
+        signed_quantity: int,
+        when: datetime,
+        *,
+        ref: str | None = None,
+    ) -> None:
+        """Day-trade bookkeeping for one execution (signed: + bought, - sold); ``ref`` (our
+        client order id) shrinks that order's working rest in the exposure ledger.
 
         An opening fill records the contract's New York open date; a reducing fill on that same
         date records one day trade (once per opening: partial fills of one exit count once).
@@ -439,18 +458,15 @@ class RiskManager:
         qty = int(signed_quantity)
         day = ny_date(when)
         sign = 1 if qty > 0 else -1
-        held = self._positions.get(contract_key, 0)
+        held = self.exposure.position(contract_key)
         intent = self._last_intent.get(contract_key)
         if intent is not None and intent[1] == sign and intent[2] == day:
             kind = intent[0]
         else:
             kind = "close" if held != 0 and (held > 0) != (qty > 0) else "open"
 
-        after = held + qty
-        if after:
-            self._positions[contract_key] = after
-        else:
-            self._positions.pop(contract_key, None)
+        self.exposure.on_fill(ref, contract_key, qty)
+        if held + qty == 0:
             self._position_cost.pop(contract_key, None)
 
         open_key, mark_key = f"open_date:{contract_key}", f"day_trade_marked:{contract_key}"
@@ -458,9 +474,6 @@ class RiskManager:
             self._store.put_risk_state(open_key, day.isoformat(), day)
             self._store.put_risk_state(mark_key, None, day)
             return
-        pending = self._pending_close.get(contract_key, 0)
-        if pending:
-            self._pending_close[contract_key] = max(0, pending - abs(qty))
         opened = self._store.get_risk_state(open_key)
         if opened is None or opened[0] != day.isoformat():
             return
@@ -511,8 +524,11 @@ class RiskManager:
             state_cause=self._cause,
             equity=self._equity,
             available_funds=self._available_funds,
-            positions=dict(self._positions),
-            pending_close=dict(self._pending_close),
+            positions=self.exposure.positions,
+            pending_close={k: self.exposure.closing_remaining(k) for k in self.exposure.positions},
+            working_entries=self.exposure.entry_remaining(),
+            working_entry_cost=self.exposure.working_entry_cost(),
+            same_day_exits_reserved=self._same_day_exits_reserved(today),
             committed_premium=self._committed_premium(),
             day_trades_used=self.day_trades_used(today),
             ib_day_trades_remaining=self._ib_day_trades_remaining,
@@ -594,8 +610,40 @@ class RiskManager:
             return
         kind = "close" if is_closing(request) else "open"
         self._last_intent[key] = (kind, 1 if signed > 0 else -1, ny_date(self._clock.now()))
-        if kind == "close":
-            self._pending_close[key] = self._pending_close.get(key, 0) + abs(signed)
+        ref = request.client_order_id or f"approved:{key}:{len(self.exposure.working())}"
+        unit = entry_unit_price(request)
+        self.exposure.add(
+            WorkingOrder(
+                ref=ref,
+                contract_key=key,
+                symbol=str(request.symbol),
+                action=str(request.action),
+                quantity=abs(signed),
+                is_closing=kind == "close",
+                ours=True,
+                sent=False,
+                local=True,
+                unit_cost=(unit or 0.0) * max(1, int(request.multiplier or 1)),
+                status="approved",
+            )
+        )
+
+    def _same_day_exits_reserved(self, today: date) -> int:
+        """Day trades that positions opened today may need to exit today (PDT): every held
+        contract opened today not yet counted as a day trade, and every working entry on a
+        contract not held (it would open today)."""
+        held = self.exposure.positions
+        reserved = 0
+        for key in held:
+            opened = self._store.get_risk_state(f"open_date:{key}")
+            if opened is None or opened[0] != today.isoformat():
+                continue
+            marked = self._store.get_risk_state(f"day_trade_marked:{key}")
+            if marked is not None and marked[0] == today.isoformat():
+                continue
+            reserved += 1
+        reserved += sum(1 for key in self.exposure.entry_remaining() if key not in held)
+        return reserved
 
     def status(self) -> dict[str, Any]:
         """A plain summary for status views (no secrets, no account id)."""

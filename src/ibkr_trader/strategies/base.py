@@ -116,6 +116,8 @@ class StrategyInputs:
 
     chain: OptionChainView
     equity: float  # net liquidation, account currency
+    risk_cap: float | None = None  # the limits in force: max risk per trade (fraction)
+    max_contracts: int | None = None  # the limits in force: contracts per order / position
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,14 @@ class Strategy(Protocol):
         self, market_data: MarketData, chain: OptionChainView
     ) -> tuple[ContractSpec, ...]: ...
 
-    def prepare(self, chain: OptionChainView, equity: float) -> None: ...
+    def prepare(
+        self,
+        chain: OptionChainView,
+        equity: float,
+        *,
+        risk_cap: float | None = None,
+        max_contracts: int | None = None,
+    ) -> None: ...
 
     def evaluate(
         self, market_data: MarketData, positions: Sequence[Position]
@@ -187,9 +196,20 @@ class OptionEntryStrategy:
     def direction(self, data: MarketData) -> tuple[OptionRight | None, str]:
         raise NotImplementedError
 
-    def prepare(self, chain: OptionChainView, equity: float) -> None:
-        """Hand over this cycle's chain (with the candidate's quote) and the account equity."""
-        self._inputs = StrategyInputs(chain=chain, equity=equity)
+    def prepare(
+        self,
+        chain: OptionChainView,
+        equity: float,
+        *,
+        risk_cap: float | None = None,
+        max_contracts: int | None = None,
+    ) -> None:
+        """Hand over this cycle's chain (with the candidate's quote), the account equity and
+        the limits in force (the strategy sizes within them: the RiskManager's cap on the risk
+        per trade and its contract limits)."""
+        self._inputs = StrategyInputs(
+            chain=chain, equity=equity, risk_cap=risk_cap, max_contracts=max_contracts
+        )
 
     def _data_problem(self, data: MarketData) -> str | None:
         if data.is_stale:
@@ -263,18 +283,18 @@ class OptionEntryStrategy:
         limit = None if quote is None else limit_price(quote)
         if limit is None:
             return StrategyDecision(None, f"no entry: no two-sided quote for {contract.key}")
-        quantity = position_size(
-            self._context.risk_per_trade,
-            inputs.equity,
-            limit,
-            contract.multiplier,
-            self.selection.max_contracts,
-        )
+        risk = self._context.risk_per_trade
+        if inputs.risk_cap is not None and 0 < inputs.risk_cap < risk:
+            risk = inputs.risk_cap
+        most = self.selection.max_contracts
+        if inputs.max_contracts is not None and inputs.max_contracts >= 0:
+            most = min(most, inputs.max_contracts)
+        quantity = position_size(risk, inputs.equity, limit, contract.multiplier, most)
         if quantity == 0:
             return StrategyDecision(
                 None,
                 f"no entry: {contract.key} at {limit:g} x {contract.multiplier} exceeds "
-                f"{self._context.risk_per_trade:.2%} of equity {inputs.equity:,.2f}",
+                f"{risk:.2%} of equity {inputs.equity:,.2f}",
             )
         signal = TradingSignal(
             symbol=symbol,

@@ -45,7 +45,14 @@ class StrategyC:
     ) -> tuple[ContractSpec, ...]:
         return ()
 
-    def prepare(self, chain: OptionChainView, equity: float) -> None:
+    def prepare(
+        self,
+        chain: OptionChainView,
+        equity: float,
+        *,
+        risk_cap: float | None = None,
+        max_contracts: int | None = None,
+    ) -> None:
         return None
 
     def evaluate(
