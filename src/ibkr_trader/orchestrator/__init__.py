@@ -45,21 +45,27 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Any, Literal
 
-from ibkr_trader.alerts import ALERT_EMERGENCY_CLOSE, ALERT_HALT, AlertHook
+from ibkr_trader.alerts import ALERT_HALT, AlertHook
 from ibkr_trader.broker.connection import ConnectionState
 from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.clock import Clock, days_to_expiry, ny_date
 from ibkr_trader.integrations.ibkr_gateway import IBKRGateway
 from ibkr_trader.integrations.market_data_types import MarketData
-from ibkr_trader.integrations.order_executor import OrderResult
 from ibkr_trader.journal import JournalError
 from ibkr_trader.logging import get_logger
 from ibkr_trader.market_hours import DEFAULT_NO_ENTRY_MINUTES, MarketHours
-from ibkr_trader.models import ClosureReason, Position, TradingState
+from ibkr_trader.models import Position, TradingState
+from ibkr_trader.orchestrator.protection import QUARANTINE_AFTER_SECONDS, Protection
+from ibkr_trader.orchestrator.report import (
+    CycleAction,
+    CycleReport,
+    _short,
+    market_data_dict,
+    position_dict,
+)
 from ibkr_trader.orders.lifecycle import FILLED_RESULTS
 from ibkr_trader.reconcile import Reconciler, ReconciliationReport
 from ibkr_trader.risk import RiskLimits, RiskManager
@@ -71,9 +77,11 @@ from ibkr_trader.strategies.strategy_b import StrategyB
 from ibkr_trader.strategies.strategy_c import StrategyC
 
 __all__ = [
+    "QUARANTINE_AFTER_SECONDS",
     "CycleAction",
     "CycleReport",
     "OrchestratorRunner",
+    "Protection",
     "TradingOrchestrator",
     "build_strategy",
     "governor_usage",
@@ -83,7 +91,6 @@ __all__ = [
 
 _log = get_logger("ibkr_trader.orchestrator")
 
-QUARANTINE_AFTER_SECONDS: Final = 300.0
 EntryLimit = Literal["mid", "ask"]
 _SUCCESS = FILLED_RESULTS  # one vocabulary: orders.lifecycle
 
@@ -96,136 +103,6 @@ def build_strategy(gameplan: DailyGameplan, clock: Clock, limits: RiskLimits) ->
     if gameplan.strategy == "B" and gameplan.allows_entries:
         return StrategyB(clock, selection=selection)
     return StrategyC(reason="" if gameplan.strategy == "C" else "the gameplan names no symbols")
-
-
-@dataclass(frozen=True, slots=True)
-class CycleAction:
-    """One thing the cycle did or decided not to do, with its reason."""
-
-    kind: str  # entry | no_entry | close | close_all | deferred | reconcile | alert | error
-    # | cancel (a working order of ours cancelled: HALT, deadline) | foreign (left alone)
-    reason: str
-    symbol: str = ""
-    status: str = ""
-    order_id: str = ""
-    strategy: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "reason": self.reason,
-            "symbol": self.symbol,
-            "status": self.status,
-            "order_id": self.order_id,
-            "strategy": self.strategy,
-            "detail": self.detail,
-        }
-
-
-@dataclass
-class CycleReport:
-    """What one cycle saw and did."""
-
-    cycle: int
-    started_at: datetime
-    mode: str
-    strategy: str
-    gameplan: str
-    finished_at: datetime | None = None
-    connected: bool = False
-    trading_state: str = ""
-    state_cause: str = ""
-    governor: str | None = None
-    market_open: bool = False
-    minutes_to_close: float | None = None
-    entries_allowed: bool = False
-    entry_block: str | None = None
-    reconciliation: ReconciliationReport | None = None
-    market_data: dict[str, dict[str, Any]] = field(default_factory=dict)
-    positions: list[Position] = field(default_factory=list)
-    actions: list[CycleAction] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    risk_status: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def add(self, action: CycleAction) -> None:
-        self.actions.append(action)
-
-    @property
-    def orders_sent(self) -> list[CycleAction]:
-        return [a for a in self.actions if a.order_id]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cycle": self.cycle,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "mode": self.mode,
-            "strategy": self.strategy,
-            "gameplan": self.gameplan,
-            "connected": self.connected,
-            "trading_state": self.trading_state,
-            "state_cause": self.state_cause,
-            "governor": self.governor,
-            "market_open": self.market_open,
-            "minutes_to_close": (
-                round(self.minutes_to_close, 1) if self.minutes_to_close is not None else None
-            ),
-            "entries_allowed": self.entries_allowed,
-            "entry_block": self.entry_block,
-            "reconciliation": self.reconciliation.to_dict() if self.reconciliation else None,
-            "market_data": self.market_data,
-            "positions": [position_dict(p) for p in self.positions],
-            "actions": [a.to_dict() for a in self.actions],
-            "errors": list(self.errors),
-            "risk": self.risk_status,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def _num(value: float | None, digits: int = 4) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), digits)
-
-
-def position_dict(p: Position) -> dict[str, Any]:
-    """A JSON-ready view of a position (no account id)."""
-    return {
-        "position_id": p.position_id,
-        "symbol": p.symbol,
-        "contract": p.contract.key,
-        "quantity": p.quantity,
-        "entry_price": _num(p.entry_price),
-        "current_price": _num(p.current_price),
-        "unrealized_pnl": _num(p.unrealized_pnl, 2),
-        "unrealized_pnl_pct": _num(p.unrealized_pnl_pct),
-        "days_to_expiry": p.days_to_expiry,
-        "closure_trigger": p.closure_trigger,
-        "price_source": p.price_source,
-    }
-
-
-def market_data_dict(md: MarketData) -> dict[str, Any]:
-    return {
-        "last": _num(md.last_price),
-        "bid": _num(md.bid),
-        "ask": _num(md.ask),
-        "ema_fast": _num(md.ema_fast),
-        "ema_slow": _num(md.ema_slow),
-        "rsi": _num(md.rsi, 2),
-        "vwap": _num(md.vwap),
-        "bollinger_lower": _num(md.bollinger_lower),
-        "bollinger_upper": _num(md.bollinger_upper),
-        "is_stale": md.is_stale,
-        "staleness_seconds": _num(md.staleness_seconds, 1),
-        "quality": _num(md.data_quality_score, 2),
-    }
-
-
-def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 class TradingOrchestrator:
@@ -276,6 +153,15 @@ class TradingOrchestrator:
         self.timeout = float(timeout)
         self.order_timeout = float(order_timeout)
         self.quarantine_after_seconds = float(quarantine_after_seconds)
+        self.protection = Protection(
+            gateway,
+            self.risk,
+            self.alerts,
+            send_block=self._send_block,
+            order_timeout=self.order_timeout,
+            quarantine_after_seconds=self.quarantine_after_seconds,
+            manage_foreign_positions=self.manage_foreign_positions,
+        )
         self.needs_reconciliation = True
         self.reconcile_trigger = "start-up"
         self.last_reconciliation: ReconciliationReport | None = None
@@ -433,7 +319,7 @@ class TradingOrchestrator:
             data[symbol] = md
             report.market_data[symbol] = market_data_dict(md)
 
-        protected = await self._protect(report, positions, data)
+        protected = await self.protection.protect(report, positions, data)
         if protected:
             positions = await self._positions(report)
         block = self._entry_block(report, now, protected)
@@ -496,147 +382,6 @@ class TradingOrchestrator:
             self.needs_reconciliation = True
             self.reconcile_trigger = "after cancels"
 
-    async def _positions(self, report: CycleReport) -> list[Position]:
-        try:
-            return await self.gateway.get_positions(min(self.timeout, 15.0))
-        except (BrokerError, TimeoutError) as exc:
-            report.errors.append(f"positions unavailable: {_short(exc)}")
-            return list(report.positions)
-
-    # ------------------------------------------------------------------ protection
-
-    async def _protect(
-        self, report: CycleReport, positions: Sequence[Position], data: dict[str, MarketData]
-    ) -> bool:
-        """The quarantine, the governors and the Strategy C closures. True if it closed."""
-        state = self.risk.trading_state
-        stale = [
-            s
-            for s, md in data.items()
-            if md.is_stale and md.staleness_seconds > self.quarantine_after_seconds
-        ]
-        governor = self.risk.governor_cause() if state is TradingState.REDUCING else None
-        due = [p for p in positions if p.closure_trigger and p.quantity != 0]
-        if not self.manage_foreign_positions:
-            ledger = self.risk.exposure
-            foreign = [p for p in due if ledger.ours_quantity(p.contract.key) == 0]
-            for p in foreign:
-                report.add(
-                    CycleAction(
-                        "foreign",
-                        f"{p.closure_trigger} due on {p.quantity:+g} {p.contract.key}, a "
-                        "position the bot did not open: left alone (manage_foreign_positions "
-                        "is off)",
-                        symbol=p.symbol,
-                        detail={"position_id": p.position_id},
-                    )
-                )
-            due = [p for p in due if p not in foreign]
-        if not report.market_open:
-            for p in due:
-                report.add(
-                    CycleAction(
-                        "deferred",
-                        f"{p.closure_trigger} due; market closed, closing at the open",
-                        symbol=p.symbol,
-                        detail={"position_id": p.position_id},
-                    )
-                )
-            return False
-        if stale:
-            report.add(
-                CycleAction(
-                    "quarantine",
-                    "DATA_QUARANTINE: stale data for "
-                    + ", ".join(f"{s} ({data[s].staleness_seconds:.0f} s)" for s in stale),
-                )
-            )
-        if state is TradingState.HALTED:
-            for p in due:
-                report.add(
-                    CycleAction(
-                        "deferred",
-                        f"{p.closure_trigger} due; trading HALTED ({self.risk.state_cause}): "
-                        "no orders at all until resumed",
-                        symbol=p.symbol,
-                        detail={"position_id": p.position_id},
-                    )
-                )
-            return False
-        open_positions = [p for p in positions if p.quantity != 0]
-        if not self.manage_foreign_positions:
-            open_positions = [
-                p for p in open_positions if self.risk.exposure.ours_quantity(p.contract.key) != 0
-            ]
-        if stale:
-            if open_positions:
-                await self._close_all(report, ClosureReason.DATA_QUARANTINE, "stale data")
-            return True
-        if governor is not None:
-            reason = (
-                ClosureReason.WEEKLY_DRAWDOWN
-                if governor.startswith("WEEKLY")
-                else ClosureReason.DAILY_LOSS_LIMIT
-            )
-            if open_positions:
-                await self._close_all(report, reason, governor)
-                return True
-            return False
-        closed = False
-        for p in due:
-            trigger = p.closure_trigger or ""
-            hold = self._send_block()
-            if hold is not None:
-                report.add(CycleAction("deferred", f"{trigger} due; {hold}", symbol=p.symbol))
-                continue
-            try:
-                result = await self.gateway.close_position(
-                    p.position_id,
-                    trigger,
-                    self.order_timeout,
-                    only_ours=not self.manage_foreign_positions,
-                )
-            except (BrokerError, TimeoutError) as exc:
-                report.add(
-                    CycleAction(
-                        "error",
-                        f"closing {p.position_id} ({trigger}) failed: {_short(exc)}",
-                        symbol=p.symbol,
-                    )
-                )
-                continue
-            closed = True
-            report.add(self._close_action("close", p, trigger, result))
-            if trigger == ClosureReason.EMERGENCY_STOP.value:
-                self.alerts.fire(
-                    ALERT_EMERGENCY_CLOSE,
-                    f"EMERGENCY_STOP: {p.position_id} at {p.unrealized_pnl_pct:.1%} "
-                    f"-> {result.status.value}",
-                    {"position_id": p.position_id, "status": result.status.value},
-                )
-        return closed
-
-    def _close_action(
-        self, kind: str, p: Position | None, reason: str, result: OrderResult
-    ) -> CycleAction:
-        detail: dict[str, Any] = {"fill_price": result.fill_price}
-        if p is not None:
-            detail.update(
-                position_id=p.position_id,
-                days_to_expiry=p.days_to_expiry,
-                pnl_pct=_num(p.unrealized_pnl_pct),
-            )
-        text = reason if not result.rejection_reason else f"{reason}: {result.rejection_reason}"
-        return CycleAction(
-            kind,
-            text,
-            symbol=result.symbol or (p.symbol if p else ""),
-            status=result.status.value,
-            order_id=result.order_id,
-            strategy="C",
-            detail=detail,
-        )
-
     def _send_block(self) -> str | None:
         """Why no order may be sent right now (a reconnect in this cycle: reconcile first)."""
         if not self.gateway.is_connected:
@@ -645,33 +390,12 @@ class TradingOrchestrator:
             return "the connection was restored: reconciliation comes first (next cycle)"
         return None
 
-    async def _close_all(self, report: CycleReport, reason: ClosureReason, why: str) -> None:
-        _log.warning("close_all", reason=reason.value, why=why)
-        hold = self._send_block()
-        if hold is not None:
-            report.add(CycleAction("deferred", f"{reason.value} ({why}) due; {hold}"))
-            return
+    async def _positions(self, report: CycleReport) -> list[Position]:
         try:
-            results = await self.gateway.close_all_positions(
-                reason.value,
-                self.order_timeout * 2,
-                only_ours=not self.manage_foreign_positions,
-            )
+            return await self.gateway.get_positions(min(self.timeout, 15.0))
         except (BrokerError, TimeoutError) as exc:
-            report.add(CycleAction("error", f"{reason.value} close-all failed: {_short(exc)}"))
-            results = []
-        for result in results:
-            report.add(self._close_action("close_all", None, f"{reason.value}: {why}", result))
-        statuses = [r.status.value for r in results]
-        await self.gateway.journal.record_event(
-            "emergency_close",
-            {"reason": reason.value, "why": why, "results": statuses},
-        )
-        self.alerts.fire(
-            ALERT_EMERGENCY_CLOSE,
-            f"{reason.value}: closing {len(results)} position(s) ({why}) -> {statuses}",
-            {"reason": reason.value, "why": why, "results": statuses},
-        )
+            report.errors.append(f"positions unavailable: {_short(exc)}")
+            return list(report.positions)
 
     # ------------------------------------------------------------------ entries
 
