@@ -585,6 +585,11 @@ class RiskManager:
             decision_id = self._store.record_risk_decision(request, result)
         except Exception as exc:
             self._log.error("risk_decision_not_journaled", error=repr(exc))
+            if result.approved and isinstance(request, TradeRequest) and is_closing(request):
+                # reducing risk must always be possible (issue 14, item 7): an approved close
+                # goes out although its decision could not be journaled; the log has it
+                self._note_intent(request)
+                return result
             return dataclasses.replace(
                 result,
                 approved=False,
