@@ -44,11 +44,11 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from ibkr_trader.alerts import ALERT_HALT, AlertHook
+from ibkr_trader.alerts import ALERT_DEGRADED, ALERT_HALT, AlertHook
 from ibkr_trader.broker.connection import ConnectionState
 from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.clock import Clock, days_to_expiry, ny_date
@@ -58,7 +58,11 @@ from ibkr_trader.journal import JournalError
 from ibkr_trader.logging import get_logger
 from ibkr_trader.market_hours import DEFAULT_NO_ENTRY_MINUTES, MarketHours
 from ibkr_trader.models import Position, TradingState
-from ibkr_trader.orchestrator.protection import QUARANTINE_AFTER_SECONDS, Protection
+from ibkr_trader.orchestrator.protection import (
+    QUARANTINE_AFTER_SECONDS,
+    Protection,
+    ProtectionPolicy,
+)
 from ibkr_trader.orchestrator.report import (
     CycleAction,
     CycleReport,
@@ -82,6 +86,7 @@ __all__ = [
     "CycleReport",
     "OrchestratorRunner",
     "Protection",
+    "ProtectionPolicy",
     "TradingOrchestrator",
     "build_strategy",
     "governor_usage",
@@ -90,6 +95,7 @@ __all__ = [
 ]
 
 _log = get_logger("ibkr_trader.orchestrator")
+T = TypeVar("T")
 
 EntryLimit = Literal["mid", "ask"]
 _SUCCESS = FILLED_RESULTS  # one vocabulary: orders.lifecycle
@@ -127,6 +133,7 @@ class TradingOrchestrator:
         order_timeout: float = 30.0,
         quarantine_after_seconds: float = QUARANTINE_AFTER_SECONDS,
         manage_foreign_positions: bool = False,
+        policy: ProtectionPolicy | None = None,
     ) -> None:
         self.gateway = gateway
         self.manage_foreign_positions = bool(manage_foreign_positions)
@@ -159,9 +166,15 @@ class TradingOrchestrator:
             self.alerts,
             send_block=self._send_block,
             order_timeout=self.order_timeout,
+            market_hours=self.market_hours,
             quarantine_after_seconds=self.quarantine_after_seconds,
             manage_foreign_positions=self.manage_foreign_positions,
+            policy=policy,
         )
+        self.session_day = ny_date(clock.now())  # the day the gameplan was loaded for
+        if gameplan is not None and gameplan.gameplan.session_date is not None:
+            self.session_day = gameplan.gameplan.session_date
+        self._journal_failing: str | None = None
         self.needs_reconciliation = True
         self.reconcile_trigger = "start-up"
         self.last_reconciliation: ReconciliationReport | None = None
@@ -231,6 +244,12 @@ class TradingOrchestrator:
             cause = self.risk.state_cause
             self.alerts.fire(ALERT_HALT, f"trading HALTED: {cause}", {"cause": cause})
             report.add(CycleAction("alert", f"HALT: {cause}"))
+        elif state is TradingState.REDUCING and self._last_state is not TradingState.REDUCING:
+            cause = self.risk.state_cause
+            self.alerts.fire(
+                ALERT_DEGRADED, f"trading REDUCING (closes only): {cause}", {"cause": cause}
+            )
+            report.add(CycleAction("alert", f"REDUCING: {cause}"))
         self._last_state = state
 
     async def run_cycle(self) -> CycleReport:
@@ -262,6 +281,7 @@ class TradingOrchestrator:
         return report
 
     async def _journal_cycle(self, report: CycleReport) -> None:
+        failures = [e for e in report.errors if "journal" in e.lower()]
         try:
             await self.gateway.journal.record_event(
                 "cycle",
@@ -274,11 +294,92 @@ class TradingOrchestrator:
                     "errors": report.errors,
                 },
             )
-        except (JournalError, RuntimeError) as exc:
+        except (JournalError, RuntimeError, OSError) as exc:
             _log.error("cycle_not_journaled", error=_short(exc))
+            failures.append(_short(exc))
+        if failures:
+            await self._journal_degraded(report, failures[-1])
+        elif self._journal_failing is not None:
+            self._journal_failing = None
+            await self.protection.restore("journal")
+
+    async def _journal_degraded(self, report: CycleReport, why: str) -> None:
+        """The journal cannot be written (a full disk): REDUCING (closes still go out, no
+        entry: an order that cannot be recorded is not opened) and an alert (item 7)."""
+        self._journal_failing = why
+        self._reduce(f"journal not writable: {why}")
+        await self.protection.degrade(report, "journal", f"the journal cannot be written: {why}")
+        self._note_state(report)
+
+    def _reduce(self, cause: str) -> None:
+        if self.risk.trading_state in (TradingState.HALTED, TradingState.REDUCING):
+            return
+        try:
+            self.risk.set_trading_state(TradingState.REDUCING, cause, origin="protection")
+        except (JournalError, OSError) as exc:  # the state is set in memory first
+            _log.error("trading_state_not_journaled", error=_short(exc))
+
+    async def _step(
+        self, report: CycleReport, name: str, fn: Callable[[], Awaitable[T]]
+    ) -> tuple[bool, T | None]:
+        """Run one step of the cycle; its failure is reported (and alerted), never the end of
+        the cycle: the next step runs (issue 14, item 2). ``(ok, value)``."""
+        try:
+            return True, await fn()
+        except Exception as exc:  # a failed step never skips the next one
+            _log.error("cycle_step_failed", step=name, error=_short(exc))
+            report.errors.append(f"{name} failed: {_short(exc)}")
+            if isinstance(exc, JournalError):
+                await self._journal_degraded(report, _short(exc))
+            else:
+                await self.protection.degrade(
+                    report, f"step:{name}", f"{name} failed: {_short(exc)}"
+                )
+            return False, None
+
+    async def _reconcile(self, report: CycleReport) -> None:
+        if self.reconcile_trigger == "reconnect":
+            # the paper interlock again: the gateway may be back on another account (item 9)
+            await self.gateway.verify_account()
+        rec = await self.reconciler.reconcile(self.reconcile_trigger, self.timeout)
+        self.last_reconciliation = rec
+        report.reconciliation = rec
+        report.add(CycleAction("reconcile", rec.summary()))
+        if rec.error is None:
+            self.needs_reconciliation = False
+
+    async def _market_data(
+        self, report: CycleReport, positions: Sequence[Position]
+    ) -> dict[str, MarketData]:
+        data: dict[str, MarketData] = {}
+        for symbol in self._watched(positions):
+            try:
+                md = await self.gateway.get_market_data(symbol, self.timeout)
+            except (BrokerError, TimeoutError) as exc:
+                report.errors.append(f"no market data for {symbol}: {_short(exc)}")
+                continue
+            data[symbol] = md
+            report.market_data[symbol] = market_data_dict(md)
+        return data
+
+    async def _check_session_day(self, report: CycleReport, now: datetime) -> None:
+        """A gameplan is for one day: on a later New York date the loop trades strategy C
+        (closures only) until it is restarted with that day's plan (item 8)."""
+        today = ny_date(now)
+        if today == self.session_day or not any(s.allows_entries for s in self.strategies):
+            return
+        why = (
+            f"the gameplan is for {self.session_day.isoformat()}, today is {today.isoformat()}: "
+            "strategy C (no entries) until restarted with today's gameplan"
+        )
+        self.strategies = [StrategyC(reason=why)]
+        self.symbols = ()
+        await self.protection.degrade(report, "gameplan:day", why)
 
     async def _cycle(self, report: CycleReport) -> None:
-        self.risk.refresh()
+        await self._step(report, "risk refresh", self._refresh_risk)
+        if self._journal_failing is not None:
+            self._reduce(f"journal not writable: {self._journal_failing}")
         self._note_state(report)
         gw = self.gateway
         report.connected = gw.is_connected
@@ -287,49 +388,62 @@ class TradingOrchestrator:
             return
 
         if self.needs_reconciliation:
-            rec = await self.reconciler.reconcile(self.reconcile_trigger, self.timeout)
-            self.last_reconciliation = rec
-            report.reconciliation = rec
-            report.add(CycleAction("reconcile", rec.summary()))
-            if rec.error is None:
-                self.needs_reconciliation = False
+            await self._step(report, "reconciliation", lambda: self._reconcile(report))
             self._note_state(report)
 
         if not self.needs_reconciliation:
-            await self._look_after_working_orders(report)
+            await self._step(
+                report, "working orders", lambda: self._look_after_working_orders(report)
+            )
 
-        try:
-            await gw.refresh_account(min(self.timeout, 10.0))
-        except (BrokerError, TimeoutError) as exc:
-            report.errors.append(f"account refresh failed: {_short(exc)}")
+        await self._step(
+            report, "account refresh", lambda: gw.refresh_account(min(self.timeout, 10.0))
+        )
         self._note_state(report)
 
-        now = await gw.server_time(min(self.timeout, 10.0))
+        clock_ok, server_now = await self._step(
+            report, "gateway clock", lambda: gw.server_time(min(self.timeout, 10.0))
+        )
+        if clock_ok and server_now is not None:
+            now = server_now
+            await self.protection.restore("step:gateway clock")
+        else:  # protection goes on by our own (injected) clock; entries wait
+            now = self.clock.now()
         report.market_open = self.market_hours.is_open(now)
         report.minutes_to_close = self.market_hours.minutes_to_close(now)
+        await self._check_session_day(report, now)
 
         positions = await self._positions(report)
-        data: dict[str, MarketData] = {}
-        for symbol in self._watched(positions):
-            try:
-                md = await gw.get_market_data(symbol, self.timeout)
-            except (BrokerError, TimeoutError) as exc:
-                report.errors.append(f"no market data for {symbol}: {_short(exc)}")
-                continue
-            data[symbol] = md
-            report.market_data[symbol] = market_data_dict(md)
+        data = await self._market_data(report, positions)
 
-        protected = await self.protection.protect(report, positions, data)
+        protect_ok, protected = await self._step(
+            report,
+            "protection",
+            lambda: self.protection.protect(
+                report, positions, data, now=now, watched=self._watched(positions)
+            ),
+        )
         if protected:
             positions = await self._positions(report)
-        block = self._entry_block(report, now, protected)
+        block = self._entry_block(report, now, bool(protected))
+        if block is None and not clock_ok:
+            block = "the gateway's clock did not answer: no entries this cycle"
+        if block is None and not protect_ok:
+            block = "the protective step failed: no entries this cycle"
+        if block is None and self._journal_failing is not None:
+            block = f"the journal cannot be written: no entries ({self._journal_failing})"
         report.entry_block = block
         report.entries_allowed = block is None
         if block is None:
-            entered = await self._entries(report, positions, data)
-            if entered:
+            ok, entered = await self._step(
+                report, "entries", lambda: self._entries(report, positions, data, now)
+            )
+            if ok and entered:
                 positions = await self._positions(report)
         report.positions = positions
+
+    async def _refresh_risk(self) -> None:
+        self.risk.refresh()
 
     async def _look_after_working_orders(self, report: CycleReport) -> None:
         """HALT cancels our working entries; our orders past their deadline are cancelled.
@@ -424,13 +538,21 @@ class TradingOrchestrator:
         return None
 
     async def _entries(
-        self, report: CycleReport, positions: list[Position], data: dict[str, MarketData]
+        self,
+        report: CycleReport,
+        positions: list[Position],
+        data: dict[str, MarketData],
+        now: datetime,
     ) -> bool:
         entered = False
         for symbol in self.symbols:
             md = data.get(symbol)
             if md is None:
                 report.add(CycleAction("no_entry", "no market data", symbol=symbol))
+                continue
+            cooling = await self.protection.entry_block(symbol, now)
+            if cooling is not None:
+                report.add(CycleAction("no_entry", cooling, symbol=symbol))
                 continue
             for strategy in self.strategies:
                 if not strategy.allows_entries:
@@ -500,6 +622,9 @@ class TradingOrchestrator:
             report.add(CycleAction("no_entry", decision.reason, symbol, strategy=sid))
             return False
         hold = self._send_block()
+        if hold is None:
+            key = f"{symbol}:{signal.expiry}:{signal.right.value}:{signal.strike:g}"
+            hold = await self.protection.entry_block(symbol, self.clock.now(), key)
         if hold is not None:
             report.add(CycleAction("no_entry", f"{decision.reason}; {hold}", symbol, strategy=sid))
             return False
