@@ -663,7 +663,9 @@ class GatewayState:
         session.client_id = req.client_id
         session.ready = True
         out: list[Action] = [
-            Send(cid, codec.enc_managed_accounts(self.config.accounts)),
+            Send(
+                cid, codec.enc_managed_accounts(self.faults.login_accounts or self.config.accounts)
+            ),
             Send(cid, codec.enc_next_valid_id(self.next_order_id(req.client_id))),
         ]
         out += [Send(cid, codec.enc_error(-1, code, text)) for code, text in FARM_NOTICES]
@@ -679,7 +681,8 @@ class GatewayState:
         ]
 
     def _req_managed_accounts(self, session: Session, req: Any) -> list[Action]:
-        return [Send(session.conn_id, codec.enc_managed_accounts(self.config.accounts))]
+        accounts = self.faults.login_accounts or self.config.accounts
+        return [Send(session.conn_id, codec.enc_managed_accounts(accounts))]
 
     def _req_current_time(self, session: Session, req: Any) -> list[Action]:
         return [Send(session.conn_id, codec.enc_current_time(int(self.clock.now().timestamp())))]
@@ -1115,6 +1118,11 @@ class GatewayState:
         if self.faults.no_bid_ask:
             price(TICK_BID, -1.0, 0.0)
             price(TICK_ASK, -1.0, 0.0)
+        elif (
+            self.faults.no_bid and getattr(self.catalog.by_con_id(con_id), "sec_type", "") == "OPT"
+        ):
+            price(TICK_BID, -1.0, 0.0)
+            price(TICK_ASK, float(q.ask), float(q.ask_size))
         else:
             price(TICK_BID, float(q.bid), float(q.bid_size))
             price(TICK_ASK, float(q.ask), float(q.ask_size))
