@@ -28,6 +28,7 @@ class FaultInjector:
     errors_on: dict[int, tuple[int, str]] = field(default_factory=dict)
     no_bid: bool = False
     login_accounts: tuple[str, ...] | None = None
+    no_marks: bool = False
 
     def delay(self, msg_id: int, seconds: float) -> None:
         """Delay the answers to every incoming request with this message id."""
@@ -105,6 +106,10 @@ class FaultInjector:
         """Quote options with no bid (IB's -1) while the ask stays: nobody buys them."""
         self.no_bid = on
 
+    def unmarked_portfolio(self, on: bool = True) -> None:
+        """Portfolio rows with marketPrice 0 (IB's answer for a contract it cannot price)."""
+        self.no_marks = on
+
     def log_in_as(self, *accounts: str) -> None:
         """The managed accounts the NEXT handshakes report (a gateway logged in to another
         account after a restart, e.g. a live-style ``U...``); none: the configured ones."""
@@ -127,6 +132,7 @@ class FaultInjector:
         self.errors_on.clear()
         self.no_bid = False
         self.login_accounts = None
+        self.no_marks = False
 
     # -- used by the server and the state ----------------------------------------------------
 

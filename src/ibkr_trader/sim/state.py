@@ -711,6 +711,8 @@ class GatewayState:
         return []
 
     def _mark(self, p: PositionRow) -> float:
+        if self.faults.no_marks:
+            return 0.0
         try:
             price = float(self.market.price(p.con_id))
         except Exception:
