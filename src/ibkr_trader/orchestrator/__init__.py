@@ -278,6 +278,8 @@ class TradingOrchestrator:
         report.seconds = time.monotonic() - t0
         self.last_report = report
         await self._journal_cycle(report)
+        report.trading_state = self.risk.trading_state.value  # a journal failure reduces
+        report.state_cause = self.risk.state_cause
         return report
 
     async def _journal_cycle(self, report: CycleReport) -> None:
