@@ -183,13 +183,21 @@ async def open_runtime(
                 symbols=plan.symbols if plan.allows_entries else (),
                 watch_symbols=plan.symbols or config.run.symbols,
                 gameplan=gameplan,
-                reconciler=Reconciler(gateway.connection, ajournal, risk, mode, the_clock),
+                reconciler=Reconciler(
+                    gateway.connection,
+                    ajournal,
+                    risk,
+                    mode,
+                    the_clock,
+                    order_timeout=config.run.order_timeout,
+                ),
                 alerts=hook,
                 market_hours=MarketHours(the_clock),
                 no_entry_minutes_before_close=config.run.no_entry_minutes_before_close,
                 entry_limit=config.run.entry_limit,
                 timeout=config.gateway.timeout,
                 order_timeout=config.run.order_timeout,
+                manage_foreign_positions=config.run.manage_foreign_positions,
             )
             await ajournal.record_event(
                 "gameplan",

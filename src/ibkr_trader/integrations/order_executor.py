@@ -70,13 +70,16 @@ from ibkr_trader.models import (
     ValidationResult,
 )
 from ibkr_trader.orders.lifecycle import (
+    FAILED,
     NOT_SENT,
     REJECTED,
     UNCONFIRMED,
     UNKNOWN,
     is_warning_code,
     is_working_status,
+    outcome,
 )
+from ibkr_trader.reconcile import refresh_exposure
 from ibkr_trader.risk import RiskManager
 
 __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRequest"]
@@ -477,7 +480,22 @@ class OrderExecutor:
             multiplier=qualified.multiplier or request.multiplier,
         )
 
-        # Step 4: MANDATORY RISK VALIDATION — no bypass
+        # Step 4: MANDATORY RISK VALIDATION — no bypass. An entry counts every order working
+        # at the gateway (ours from a previous session or client id, another instance's, a
+        # manual one): the ledger is refreshed from the gateway first; unknown -> no entry
+        if self._mode is ExecutionMode.PAPER and not request.is_closing:
+            try:
+                await refresh_exposure(
+                    self._connection,
+                    self._journal,
+                    self._risk_manager,
+                    remaining(),
+                    account=self._account_guard(),
+                )
+            except (BrokerError, TimeoutError) as exc:
+                return await self._failed_before_risk(
+                    request, f"the gateway's working orders are unknown ({exc}): no entry", exc
+                )
         validation = await self._risk_manager.validate_trade(request)
         if not validation.approved:
             reason = "; ".join(validation.rejection_reasons) or "rejected by the RiskManager"
@@ -501,6 +519,7 @@ class OrderExecutor:
             )
         except JournalError as exc:
             if not (request.is_closing and write_failures_tolerated()):
+                self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
                 raise
             # a full disk must not stop a protective close (issue 14, item 7): it goes out,
             # logged, and the orchestrator reports the journal as degraded
@@ -510,17 +529,34 @@ class OrderExecutor:
                 error=str(exc),
             )
             intent = None
+        except BaseException:
+            self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
+            raise
         if intent is not None and intent.existed:
             earlier = await self._journaled_result(request.client_order_id)
             if earlier is not None:
+                # the first attempt may still work: its exposure stays until the broker's word
+                self._risk_manager.exposure.update(
+                    request.client_order_id, sent=True, local=False, status=UNKNOWN
+                )
                 return replace(earlier, duplicate=True)
 
         # Step 6: route to the execution mode
-        if self._mode is ExecutionMode.DRY_RUN:
-            assert quote is not None  # a dry run always takes a quote to fill at
-            result = await self._execute_dry_run(request, qualified, quote, validation)
-        else:
-            result = await self._execute_paper(request, qualified, validation, deadline, timeout)
+        try:
+            if self._mode is ExecutionMode.DRY_RUN:
+                assert quote is not None  # a dry run always takes a quote to fill at
+                result = await self._execute_dry_run(request, qualified, quote, validation)
+            else:
+                result = await self._execute_paper(
+                    request, qualified, validation, deadline, timeout
+                )
+        except BaseException:
+            # a journal error after the send, a cancelled task: the order may be working;
+            # it stays exposure until the gateway's word (refresh, reconciliation) settles it
+            self._risk_manager.exposure.update(
+                request.client_order_id, sent=True, local=False, status=UNKNOWN
+            )
+            raise
         self._settle_exposure(request, result)
         await self._journal.record_result(
             request.client_order_id,
@@ -539,7 +575,7 @@ class OrderExecutor:
         ledger = self._risk_manager.exposure
         coid = request.client_order_id
         if result.status is OrderStatus.PENDING:
-            ledger.update(coid, sent=True, status=UNKNOWN)
+            ledger.update(coid, sent=True, local=False, status=UNKNOWN)
         else:
             ledger.finish(coid)
 
@@ -838,7 +874,7 @@ class OrderExecutor:
             )
         except BrokerError as exc:
             await self._journal.record_status(
-                coid, "Failed", None, None, None, error_code=exc.code, error_text=str(exc)
+                coid, FAILED, None, None, None, error_code=exc.code, error_text=str(exc)
             )
             return self._result(
                 request,
@@ -1035,10 +1071,12 @@ class OrderExecutor:
             "fill_quantity": filled,
             "commission": snap.commission if snap.fills else None,
         }
-        if snap.is_filled and filled >= request.quantity:
+        # THE mapping (orders.lifecycle.outcome) decides; a deadline and IB's codes add detail
+        phase, final = outcome(snap.status, filled, request.quantity)
+        if final is OrderStatus.FILLED:
             status = OrderStatus.FILLED
             reason = None
-        elif unconfirmed:
+        elif unconfirmed or final is None:
             status = OrderStatus.PENDING
             reason = (
                 f"no final state within {timeout:g}s and the cancel is not confirmed by the "
@@ -1050,7 +1088,7 @@ class OrderExecutor:
                 )
                 + f"; filled {filled} so far); reconciliation resolves it, nothing is resent"
             )
-        elif filled > 0:
+        elif final is OrderStatus.PARTIAL:
             status = OrderStatus.PARTIAL
             reason = f"filled {filled} of {request.quantity}" + (
                 f"; the rest was cancelled after {timeout:g}s" if timed_out else ""
@@ -1058,13 +1096,13 @@ class OrderExecutor:
         elif timed_out:
             status = OrderStatus.TIMEOUT
             reason = f"Execution timeout after {timeout:g}s: nothing filled, order cancelled"
-        elif (
+        elif final is OrderStatus.FAILED or (
             snap.last_error_code is not None
             and snap.last_error_code != 202
             and not is_warning_code(snap.last_error_code)
         ):
             status = OrderStatus.FAILED
-            reason = f"IB error {snap.last_error_code}: {snap.last_error_text}"
+            reason = f"IB error {snap.last_error_code}: {snap.last_error_text} ({phase.value})"
         else:
             status = OrderStatus.CANCELLED
             reason = f"order ended {snap.status}" + (
