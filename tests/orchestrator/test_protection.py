@@ -479,3 +479,11 @@ async def test_item13_an_emergency_stop_keeps_the_contract_out_for_the_day(
         assert block is not None and "out for the day" in block
         assert await orch.protection.entry_block("SPY", later) is None  # symbol cool-down over
         assert position_id.startswith("SPY_")
+
+
+def test_item09_json_output_masks_account_ids(capsys: pytest.CaptureFixture[str]) -> None:
+    from ibkr_trader.commands.common import emit_json
+
+    emit_json({"account": "DU1234567", "cause": "paper interlock: U7654321"})
+    out = capsys.readouterr().out
+    assert "DU1234567" not in out and "U7654321" not in out and "DU***567" in out

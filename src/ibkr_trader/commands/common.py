@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 
 from ibkr_trader.config import AppConfig, ConfigError, load_config
+from ibkr_trader.logging import redact
 
 ConfigOption = Annotated[
     Path | None,
@@ -57,4 +58,5 @@ def console() -> Console:
 
 
 def emit_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, default=str))
+    """One JSON document on stdout, IB account ids masked (issue 14, item 9)."""
+    typer.echo(redact(json.dumps(payload, default=str)))
