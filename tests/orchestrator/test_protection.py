@@ -99,13 +99,15 @@ async def test_item01_no_market_data_for_five_minutes_is_stale_and_quarantines(
         orch = guard(rig)
         rig.sim.faults.error_every(REQ_MKT_DATA, 354, "Requested market data is not subscribed")
         reports = []
-        for minute in (0, 2, 4):
-            rig.sim.clock.set(WEDNESDAY + timedelta(minutes=minute))
+        for seconds in (0, 120, 210):  # 3.5 minutes without data: not yet
+            rig.sim.clock.set(WEDNESDAY + timedelta(seconds=seconds))
             reports.append(await orch.run_cycle())
         assert all(not kinds(r, "quarantine") for r in reports), [r.actions for r in reports]
         assert rig.sim.received_orders == []
         assert any("no usable market data for SPY" in a for a in kinds(reports[0], "alert"))
-        rig.sim.clock.set(WEDNESDAY + timedelta(minutes=5, seconds=30))
+        # 4 minutes: the next cycle (60 s) would come after 5 minutes without data, so this one
+        # quarantines: the close is on the wire within 5 minutes of the last usable data
+        rig.sim.clock.set(WEDNESDAY + timedelta(minutes=4))
         report = await orch.run_cycle()
         [quarantine] = kinds(report, "quarantine")
         assert "SPY" in quarantine and "missing" in quarantine

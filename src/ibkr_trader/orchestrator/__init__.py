@@ -45,6 +45,7 @@ import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -404,7 +405,9 @@ class TradingOrchestrator:
         self._note_state(report)
 
         clock_ok, server_now = await self._step(
-            report, "gateway clock", lambda: gw.server_time(min(self.timeout, 10.0))
+            report,
+            "gateway clock",
+            lambda: gw.server_time(min(self.timeout, self.protection.policy.clock_timeout)),
         )
         if clock_ok and server_now is not None:
             now = server_now
@@ -699,6 +702,8 @@ class OrchestratorRunner:
         self._cycle_task: asyncio.Task[CycleReport] | None = None
         self.stopped_by: str | None = None
         orchestrator.set_wake_event(self._wake)
+        protection = orchestrator.protection  # the quarantine acts one cycle ahead of 5 min
+        protection.policy = replace(protection.policy, cycle_seconds=self.interval)
 
     def request_stop(self, why: str = "signal") -> None:
         """Stop after the cycle in flight (a second request cancels it)."""

@@ -4,8 +4,9 @@ Run by the orchestrator every cycle, before any entry. Each rule is decided here
 
 - **No usable data** (:class:`DataWatch`): a symbol whose data arrives stale, or does not
   arrive at all (a timeout, no entitlement, pacing), counts as stale from the time of its last
-  usable data; more than ``quarantine_after_seconds`` (5 minutes) of that while the market is
-  open quarantines: every position is closed (``DATA_QUARANTINE``) and entries stop.
+  usable data; when that reaches ``quarantine_after_seconds`` (5 minutes) less one cycle while
+  the market is open (so the close is on the wire within 5 minutes of the last usable data),
+  it quarantines: every position is closed (``DATA_QUARANTINE``) and entries stop.
 - **The liquidation mark** (:func:`liquidation_mark`): the emergency stop acts on the freshest
   price there is, a snapshot of the contract taken this cycle, at the side a close would get:
   a long at its bid (no bid: worth about nothing), a short at its ask. Only when that snapshot
@@ -91,6 +92,14 @@ class ProtectionPolicy:
     late_expiry_minutes: float = 60.0
     cooldown_minutes: float = 30.0
     quote_timeout: float = 5.0
+    clock_timeout: float = 1.0  # the gateway's clock: a trivial call; then our own clock
+    cycle_seconds: float = 60.0  # the loop's interval (the runner sets it)
+
+    @property
+    def stale_after_seconds(self) -> float:
+        """Missing/stale data quarantines once it is this old: 5 minutes less one cycle, so
+        that the close is on the wire within 5 minutes of the last usable data."""
+        return max(self.quarantine_after_seconds - self.cycle_seconds, 0.0)
 
 
 # --------------------------------------------------------------------------- the mark
@@ -368,7 +377,7 @@ class Protection:
     ) -> bool:
         """The quarantine, the governors and the Strategy C closures. True if it closed."""
         state = self.risk.trading_state
-        limit = self.policy.quarantine_after_seconds
+        limit = self.policy.stale_after_seconds
         stale: list[tuple[str, float, str]] = []
         missing: set[str] = set()
         for symbol in dict.fromkeys([*watched, *data]):
@@ -382,7 +391,7 @@ class Protection:
                     f"no usable market data for {symbol} ({age:.0f} s)",
                     symbol=symbol,
                 )
-            if age > limit:
+            if age > limit or (limit > 0 and age >= limit):  # at the limit: this cycle
                 stale.append((symbol, age, "missing" if md is None else "stale"))
         await self.restore_prefix("data:", missing)
         positions = [p for p in positions if p.quantity != 0]
