@@ -203,6 +203,7 @@ class IBKRGateway:
             self._connection,
             staleness_threshold_seconds=300.0,
             bars_max_age_seconds=bars_max_age_seconds,
+            fallback_clock=self._clock,
         )
         self._account = ""
         self._interlock_error: str | None = None

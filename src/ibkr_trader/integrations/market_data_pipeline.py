@@ -25,8 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ibkr_trader.broker.exceptions import AlphaLearningViolationError, BrokerTimeoutError
+from ibkr_trader.broker.exceptions import (
+    AlphaLearningViolationError,
+    BrokerError,
+    BrokerTimeoutError,
+)
 from ibkr_trader.broker.market_data import Bar, Quote
+from ibkr_trader.clock import Clock
 from ibkr_trader.integrations.market_data_types import (
     DEFAULT_STALENESS_THRESHOLD_S,
     DataQuality,
@@ -91,11 +96,13 @@ class MarketDataPipeline:
         staleness_threshold_seconds: float = DEFAULT_STALENESS_THRESHOLD_S,
         *,
         bars_max_age_seconds: float = 15.0,
+        fallback_clock: Clock | None = None,
     ) -> None:
         if staleness_threshold_seconds <= 0:
             raise ValueError("staleness_threshold_seconds must be positive")
         self._provider = market_data_provider
         self._server_clock = server_clock
+        self._fallback_clock = fallback_clock
         self._staleness_threshold = float(staleness_threshold_seconds)
         self._bars_max_age = float(bars_max_age_seconds)
         self._bars_cache: dict[str, _CachedBars] = {}
@@ -124,7 +131,7 @@ class MarketDataPipeline:
                 quote, bar_list, server_now = await asyncio.gather(
                     self._provider.get_quote(symbol, timeout=timeout, snapshot=True),
                     bars(),
-                    self._server_clock.server_time(timeout),
+                    self._server_now(timeout),
                 )
         except TimeoutError as exc:
             # the outer deadline raises a bare TimeoutError: always the broker's typed one
@@ -156,7 +163,7 @@ class MarketDataPipeline:
                     return await self._provider.get_quote(contract, timeout, snapshot=True), None
                 quote, server_now = await asyncio.gather(
                     self._provider.get_quote(contract, timeout, snapshot=True),
-                    self._server_clock.server_time(timeout),
+                    self._server_now(timeout),
                 )
         except TimeoutError as exc:
             if isinstance(exc, BrokerTimeoutError):
@@ -166,6 +173,19 @@ class MarketDataPipeline:
         nan_indicators = IndicatorSet(*(float("nan"),) * 7)
         quality = assess_quality(quote, nan_indicators, server_now, self._staleness_threshold)
         return quote, quality
+
+    async def _server_now(self, timeout: float) -> datetime:
+        """The gateway's clock for the staleness check; if that one call fails, our own
+        (injected) clock: a failed clock call must not make the data unusable (issue 14,
+        item 2). Without a fallback clock the failure is raised."""
+        if self._fallback_clock is None:
+            return await self._server_clock.server_time(timeout)
+        try:
+            inner = min(timeout * 0.5, 2.0)  # leave the quote its time under the same deadline
+            return await asyncio.wait_for(self._server_clock.server_time(inner), inner)
+        except (BrokerError, TimeoutError) as exc:
+            _log.warning("server_clock_failed_using_local", error=str(exc))
+            return self._fallback_clock.now()
 
     async def fetch_historical_data(
         self,

@@ -177,6 +177,11 @@ async def _drill(
         _hold(rig, expiry=expiry_soon)  # a position due under the 3-DTE rule appears
     seen = len(sim.received_orders)
     expected_close = fault != "live_reconnect"
+    # with no market data at all, stale data cannot even be seen: the missing-data quarantine
+    # is the protection, measured from the last usable data
+    by_missing = trigger == "missing_data" or (
+        trigger == "stale_data" and fault == "market_data_loss"
+    )
     closed_at: float | None = None
     reason = ""
     cycles = 0
@@ -190,16 +195,13 @@ async def _drill(
             cycles = k
             arrived = await _settle(watcher)
             if arrived is not None:
-                sim_gap = cycle_start - (last_usable if trigger == "missing_data" else trigger_at)
+                sim_gap = cycle_start - (last_usable if by_missing else trigger_at)
                 closed_at = sim_gap.total_seconds() + max(arrived - wall0, 0.0)
                 reason = next(
                     (a.reason for a in report.actions if a.kind in ("close", "close_all")), ""
                 )
                 break
-    if trigger == "missing_data":
-        target = ProtectionPolicy().quarantine_after_seconds
-    else:
-        target = interval + 1.0
+    target = ProtectionPolicy().quarantine_after_seconds if by_missing else interval + 1.0
     state = rig.risk.trading_state.value
     if expected_close:
         ok = closed_at is not None and closed_at <= target
