@@ -489,3 +489,49 @@ def test_item09_json_output_masks_account_ids(capsys: pytest.CaptureFixture[str]
     emit_json({"account": "DU1234567", "cause": "paper interlock: U7654321"})
     out = capsys.readouterr().out
     assert "DU1234567" not in out and "U7654321" not in out and "DU***567" in out
+
+
+# --------------------------------------------------------------------------- 12: session VWAP
+
+
+async def test_item12_vwap_is_the_sessions_backfilled_and_accumulated(tmp_path: Path) -> None:
+    from ibkr_trader.integrations.indicators import vwap
+
+    afternoon = datetime(2026, 11, 18, 13, 0, tzinfo=NY).astimezone(UTC)
+    async with trading_rig(tmp_path, start=afternoon) as rig:
+        orch = guard(rig)
+        report = await orch.run_cycle()
+        sim = rig.sim
+        spy = sim.catalog.find(symbol="SPY")[0].con_id
+        # 09:30-13:00 (the minute in progress included, as the gateway sends it)
+        since_open = sim.market.bars(spy, afternoon + timedelta(minutes=1), 211)
+        assert len(since_open) == 211
+        expected = vwap(
+            [b.high for b in since_open],
+            [b.low for b in since_open],
+            [b.close for b in since_open],
+            [b.volume for b in since_open],
+        )
+        last_hour = since_open[-60:]
+        pipeline_60 = vwap(
+            [b.high for b in last_hour],
+            [b.low for b in last_hour],
+            [b.close for b in last_hour],
+            [b.volume for b in last_hour],
+        )
+        assert abs(expected - pipeline_60) > 1e-6  # the two differ on this session
+        assert report.market_data["SPY"]["vwap"] == pytest.approx(expected, rel=1e-6)
+        assert rig.gateway.pipeline.session_bar_count("SPY") == 211
+        rig.sim.clock.set(afternoon + timedelta(minutes=5))
+        later = await orch.run_cycle()
+        assert rig.gateway.pipeline.session_bar_count("SPY") == 216  # accumulated across cycles
+        again = sim.market.bars(spy, afternoon + timedelta(minutes=6), 216)
+        assert later.market_data["SPY"]["vwap"] == pytest.approx(
+            vwap(
+                [b.high for b in again],
+                [b.low for b in again],
+                [b.close for b in again],
+                [b.volume for b in again],
+            ),
+            rel=1e-6,
+        )

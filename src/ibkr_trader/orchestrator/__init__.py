@@ -46,7 +46,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, TypeVar
 
 from ibkr_trader.alerts import ALERT_DEGRADED, ALERT_HALT, AlertHook
@@ -176,6 +176,7 @@ class TradingOrchestrator:
         if gameplan is not None and gameplan.gameplan.session_date is not None:
             self.session_day = gameplan.gameplan.session_date
         self._journal_failing: str | None = None
+        self._backfilled: dict[str, date] = {}  # symbol -> the session its bars cover
         self.needs_reconciliation = True
         self.reconcile_trigger = "start-up"
         self.last_reconciliation: ReconciliationReport | None = None
@@ -365,6 +366,21 @@ class TradingOrchestrator:
             report.market_data[symbol] = market_data_dict(md)
         return data
 
+    async def _backfill(self, now: datetime, positions: Sequence[Position]) -> None:
+        """The session's bars before the last hour, for the session VWAP (item 12): at
+        start-up, a few one-hour requests per cycle until the session is covered."""
+        session = self.market_hours.session(now)
+        if session is None:
+            return
+        for symbol in self._watched(positions):
+            if self._backfilled.get(symbol) == session.day:
+                continue
+            done = await self.gateway.pipeline.backfill_session(
+                symbol, session.open, now, min(self.timeout, 30.0)
+            )
+            if done:
+                self._backfilled[symbol] = session.day
+
     async def _check_session_day(self, report: CycleReport, now: datetime) -> None:
         """A gameplan is for one day: on a later New York date the loop trades strategy C
         (closures only) until it is restarted with that day's plan (item 8)."""
@@ -419,6 +435,8 @@ class TradingOrchestrator:
         await self._check_session_day(report, now)
 
         positions = await self._positions(report)
+        if report.market_open:
+            await self._step(report, "session backfill", lambda: self._backfill(now, positions))
         data = await self._market_data(report, positions)
 
         protect_ok, protected = await self._step(
