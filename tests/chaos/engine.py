@@ -25,7 +25,8 @@ And at EVERY step (:func:`step_invariants`, not only after reconciliation):
 8. never above a limit counting working orders: per contract, position plus working buys at
    most ``max_contracts_per_position``; contracts held or with a working buy at most
    ``max_open_positions``;
-9. no working order that nobody owns: every order working at the simulator with our orderRef
+9. no working order that nobody owns (and no entry of ours still working after a cycle in
+   HALTED): every order working at the simulator with our orderRef
    has a journaled intent that is not final (not "Rejected", not "Lost" while it works);
 10. foreign positions untouched: a stock position the bot never opened (seeded at the start)
     is never traded;
@@ -214,6 +215,7 @@ def random_fault(rng: random.Random) -> tuple[str, Any]:
             "halt",
             "clear",
             "warn",
+            "warn",
             "correct",
             "client_id",
             "journal_error",
@@ -234,7 +236,7 @@ def random_fault(rng: random.Random) -> tuple[str, Any]:
     elif kind == "notice":
         arg = rng.choice([1100, 1101, 1102, 2103, 2105])
     elif kind == "warn":
-        arg = rng.choice([10349, 399, 404, 2109])
+        arg = rng.choice([10349, 10349, 399, 404, 2109])
     return kind, arg
 
 
@@ -367,6 +369,23 @@ class Stack:
             self.journal.close()
 
 
+async def _while_restarting(
+    result: ScenarioResult, sim: SimulatedGateway, name: str, coro: Any
+) -> None:
+    """Run ``coro`` and restart the gateway as soon as it has sent an order (or executed
+    one): a restart mid-order, mid-fill."""
+    orders, fills = len(sim.received_orders), len(sim.state.executions)
+    task = asyncio.ensure_future(_step(result, name, coro))
+    deadline = time.monotonic() + 2.0
+    while not task.done() and time.monotonic() < deadline:
+        if len(sim.received_orders) > orders or len(sim.state.executions) > fills:
+            await sim.restart(down_for=0.05)
+            result.steps.append(f"{name}: gateway restarted mid-order")
+            break
+        await asyncio.sleep(0.005)
+    await task
+
+
 def _fail_once_after_send(gw: IBKRGateway) -> None:
     """The journal write right after placeOrder fails once (a full disk, a locked file)."""
     ajournal = gw.journal
@@ -430,7 +449,19 @@ async def _inprocess_scenario(
                     await _second_instance(sim, workdir, result, seed * 100 + i, terms)
                 else:
                     await apply_fault(kind, arg, sim, risk)
-            action = rng.choice(["submit", "submit", "rest", "close_all", "md", "cycle", "pos"])
+            action = rng.choice(
+                [
+                    "submit",
+                    "submit",
+                    "rest",
+                    "close_all",
+                    "md",
+                    "cycle",
+                    "pos",
+                    "rest_restart",
+                    "close_restart",
+                ]
+            )
             result.steps.append(action)
             if rng.random() < 0.85:  # mostly let a reconnect finish; sometimes act while down
                 await wait_connected(gw, 3.0)
@@ -443,12 +474,34 @@ async def _inprocess_scenario(
                 reason = rng.choice(["EMERGENCY_STOP", "DATA_QUARANTINE", "DAILY_LOSS_LIMIT"])
                 method = gw.close_all_positions
                 await _step(result, action, method(reason, timeout=2.0, **_only_ours(method)))
+            elif action == "rest_restart":  # an entry left working: the gateway restarts
+                sig = signal_for(
+                    seed * 100 + i, expiry, strike, max(0.01, bid - 1.0), rng.choice([1, 2, 3, 4])
+                )
+                await _while_restarting(
+                    result, sim, action, gw.submit_order(sig, CONTEXT, timeout=1.0)
+                )
+            elif action == "close_restart":  # a close partly filled when the gateway restarts
+                sim.faults.partial_fill(rng.choice([0.25, 0.34, 0.5]))
+                method = gw.close_all_positions
+                await _while_restarting(
+                    result, sim, action, method("EMERGENCY_STOP", 2.0, **_only_ours(method))
+                )
             elif action == "md":
                 await _step(result, action, gw.get_market_data("SPY", timeout=1.0))
             elif action == "pos":
                 await _step(result, action, gw.get_positions(timeout=1.0))
             elif action == "cycle" and stack.orch is not None:
                 await _step(result, action, stack.orch.run_cycle())
+            if action == "cycle" and risk.trading_state is TradingState.HALTED:
+                result.violations += [
+                    f"step {i}: entry {o.order_ref} still working after a HALTED cycle"
+                    for o in sim.received_orders
+                    if o.order_ref
+                    and not o.is_done
+                    and o.action == "BUY"
+                    and o.client_id == stack.client_id
+                ]
             if risk.trading_state is TradingState.HALTED and rng.random() < 0.7:
                 risk.resume("chaos: operator resume")
             assert stack.journal is not None
