@@ -13,9 +13,7 @@ import pytest
 
 from ibkr_trader.testing.drill import FAULTS, run_drill
 
-CASES = [
-    ("emergency_stop", fault) for fault in FAULTS
-] + [
+CASES = [("emergency_stop", fault) for fault in FAULTS] + [
     ("missing_data", "none"),  # total loss of market data for N minutes: the quarantine
     ("missing_data", "journal_full"),
     ("dte", "clock"),
