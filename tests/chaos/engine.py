@@ -512,8 +512,7 @@ async def _inprocess_scenario(
         await asyncio.sleep(1.0)  # answers already delayed (up to 0.6 s) land first
         gw = stack.gw
         assert gw is not None and stack.journal is not None
-        # the one-shot journal fault is off too, also when no order was sent after it
-        vars(gw.journal).pop("attach_broker_ids", None)
+        vars(gw.journal).pop("attach_broker_ids", None)  # a journal fault still armed: off
         if not await wait_connected(gw):
             result.violations.append("did not reconnect after the faults stopped")
             return
