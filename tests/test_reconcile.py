@@ -76,16 +76,22 @@ async def test_order_still_working_at_the_gateway_is_left_working(tmp_path: Path
         assert rig.risk.trading_state is TradingState.ACTIVE
 
 
-async def test_broker_order_unknown_to_the_journal_halts_paper_trading(tmp_path: Path) -> None:
+async def test_broker_order_unknown_to_the_journal_reduces_paper_trading(tmp_path: Path) -> None:
+    # issue 14, item 10 changed this decision: an unknown order REDUCES (closes allowed, no
+    # entries) instead of HALTING (which stopped every protective close until a person acted)
     async with trading_rig(tmp_path, calendar=False) as rig:
         rig.sim.faults.never_fill()
         contract = await near_money_option(rig.gateway, rig.sim.clock.now())
         await place_raw(rig.gateway, contract, "MANUAL-ORDER-1", wait=False)
         report = await rig.reconciler.reconcile("start-up")
-        assert not report.ok and report.halted
+        assert not report.ok and report.reduced and not report.halted
         assert [u.order_ref for u in report.unknown_orders] == ["MANUAL-ORDER-1"]
-        assert rig.risk.trading_state is TradingState.HALTED
+        assert rig.risk.trading_state is TradingState.REDUCING
         assert "unknown to the journal" in rig.risk.state_cause
+        assert "REDUCING" in report.summary()
+        # the operator's resume lifts it
+        rig.risk.resume("looked at it")
+        assert rig.risk.trading_state is TradingState.ACTIVE
         assert rig.journal.events(kind="reconciliation_unknown_orders")
 
 

@@ -1,6 +1,7 @@
 """The alert hook: a configured command run when a person should look.
 
-Fired on a HALT, on an emergency close (data quarantine, a loss governor, the 40% emergency
+Fired on a HALT, on a degradation (no usable data, a failed step of the cycle, an unknown
+price, the journal not writable, REDUCING for a cause other than a governor), on an emergency close (data quarantine, a loss governor, the 40% emergency
 stop) and on a gateway disconnect that lasts longer than ``disconnect_minutes``.
 
 The command is an argv list run WITHOUT a shell, with the alert appended as two arguments
@@ -23,11 +24,20 @@ from typing import Any, Final
 
 from ibkr_trader.logging import get_logger, redact
 
-__all__ = ["ALERT_DISCONNECT", "ALERT_EMERGENCY_CLOSE", "ALERT_HALT", "AlertHook", "AlertOutcome"]
+__all__ = [
+    "ALERT_DEGRADED",
+    "ALERT_DISCONNECT",
+    "ALERT_EMERGENCY_CLOSE",
+    "ALERT_HALT",
+    "AlertHook",
+    "AlertOutcome",
+]
 
 ALERT_HALT: Final = "HALT"
 ALERT_EMERGENCY_CLOSE: Final = "EMERGENCY_CLOSE"
 ALERT_DISCONNECT: Final = "DISCONNECT"
+#: a protective path works in a degraded way (no data, a failed step, the journal): look
+ALERT_DEGRADED: Final = "DEGRADED"
 
 _log = get_logger("ibkr_trader.alerts")
 

@@ -25,9 +25,11 @@ While it runs the trading state is RECONCILING (no order passes the RiskManager)
    nothing is ever sent: an unresolved intent is one the process did not finish simulating;
    if its simulated fill was committed (a crash right after it), it is settled as SIMULATED.
 5. A broker order whose orderRef and permId the journal does not know (someone else's, or a
-   manual one) is reported, and in PAPER mode HALTS trading (``risk.halt``) until the
-   operator has looked and runs ``ibkr-trader resume``. One the operator acknowledged
-   (``ibkr-trader ack PERM_ID --by --reason``) is only noted (``notes``), never halted on.
+   manual one) is reported, and in PAPER mode puts trading in REDUCING (closes allowed, no
+   entries; the orchestrator alerts) until the operator has looked and runs
+   ``ibkr-trader resume`` (issue 14, item 10: only the kill switch and the paper interlock
+   stop everything, a close included). One the operator acknowledged
+   (``ibkr-trader ack PERM_ID --by --reason``) is only noted (``notes``), never reduced on.
 
 The result is a frozen :class:`ReconciliationReport` (also journaled as an event).
 """
@@ -52,6 +54,7 @@ from ibkr_trader.models import ClosureReason, ExecutionMode, OrderStatus, Tradin
 from ibkr_trader.orders.exposure import WorkingOrder
 from ibkr_trader.orders.lifecycle import LOST, is_working_status, outcome
 from ibkr_trader.risk import RiskManager
+from ibkr_trader.risk.manager import ORIGIN_RECONCILIATION
 
 # risk-state key of an operator's acknowledgement of an unknown broker order (``ack``)
 ACK_KEY_PREFIX = "acknowledged_order:"
@@ -125,6 +128,7 @@ class ReconciliationReport:
     halted: bool = False
     error: str | None = None
     trading_state: str = ""
+    reduced: bool = False  # REDUCING for unknown broker orders (closes only)
     seconds: float = 0.0
     notes: tuple[str, ...] = field(default=())
     corrected: tuple[str, ...] = ()  # final intents whose journaled state the gateway contradicted
@@ -149,6 +153,8 @@ class ReconciliationReport:
             parts.append(f"{len(self.unknown_orders)} UNKNOWN broker orders")
         if self.halted:
             parts.append("trading HALTED")
+        elif self.reduced:
+            parts.append("trading REDUCING (closes only)")
         return f"reconciliation ({self.trigger}): " + ", ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,6 +173,7 @@ class ReconciliationReport:
             "fills_recorded": list(self.fills_recorded),
             "unknown_orders": [u.describe() for u in self.unknown_orders],
             "halted": self.halted,
+            "reduced": self.reduced,
             "error": self.error,
             "trading_state": self.trading_state,
             "seconds": round(self.seconds, 3),
@@ -443,7 +450,7 @@ class Reconciler:
                 found = next((o for o in by_coid.values() if o.perm_id == row.state.perm_id), None)
             resolved.append(await self._settle(row, found, trigger))
 
-        halted = False
+        halted = reduced = False
         unknown_list, acknowledged = await self._split_acknowledged(tuple(unknown.values()))
         if unknown_list:
             described = "; ".join(u.describe() for u in unknown_list[:5])
@@ -452,13 +459,17 @@ class Reconciler:
                 {"count": len(unknown_list), "orders": [u.describe() for u in unknown_list]},
             )
             _log.error("unknown_broker_orders", count=len(unknown_list), orders=described)
-            if self._mode is ExecutionMode.PAPER:
-                self._risk.halt(
-                    f"reconciliation: {len(unknown_list)} broker order(s) unknown to the "
-                    f"journal ({described}); look at them, then `ibkr-trader resume`"
-                )
-                halted = True
         self._risk.end_reconciliation(f"reconciliation ({trigger}) finished")
+        if unknown_list and self._mode is ExecutionMode.PAPER:
+            # issue 14, item 10: an unknown order REDUCES (closes allowed, no entries, an
+            # alert); only the kill switch and the paper interlock stop everything
+            self._risk.set_trading_state(
+                TradingState.REDUCING,
+                f"reconciliation: {len(unknown_list)} broker order(s) unknown to the "
+                f"journal ({described}); closes only: look at them, then `ibkr-trader resume`",
+                origin=ORIGIN_RECONCILIATION,
+            )
+            reduced = True
         return ReconciliationReport(
             trigger=trigger,
             started_at=started,
@@ -473,6 +484,7 @@ class Reconciler:
             notes=acknowledged,
             corrected=tuple(corrected),
             halted=halted or self._risk.trading_state is TradingState.HALTED,
+            reduced=reduced,
             trading_state=self._risk.trading_state.value,
             seconds=time.monotonic() - t0,
         )

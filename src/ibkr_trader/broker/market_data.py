@@ -373,18 +373,22 @@ class MarketDataProvider:
         what_to_show: str = "TRADES",
         use_rth: bool = True,
         timeout: float = 30.0,
+        end: datetime | None = None,
     ) -> list[Bar]:
-        """At most one hour / 60 bars, ending now. Never returns an empty list."""
+        """At most one hour / 60 bars, ending now (or at ``end``, for a session backfill in
+        one-hour requests). Never returns an empty list."""
         seconds, _bars = check_history_request(duration, bar_size)
         deadline = time.monotonic() + timeout
         spec = await self._resolve(symbol, timeout)
         duration_str = f"{seconds} S"
+        end_str = end.astimezone(UTC).strftime("%Y%m%d-%H:%M:%S") if end is not None else ""
         key = HistoricalRequestKey(
             con_id=spec.con_id,
             exchange=spec.exchange,
             what_to_show=what_to_show.upper(),
             bar_size=bar_size,
             duration=duration_str,
+            end=end_str,
             use_rth=use_rth,
         )
         remaining = deadline - time.monotonic()
@@ -404,7 +408,7 @@ class MarketDataProvider:
             conn.client.reqHistoricalData(
                 req_id,
                 contract,
-                "",
+                end_str,
                 duration_str,
                 bar_size,
                 what_to_show.upper(),

@@ -144,7 +144,10 @@ def console(width: int | None = None) -> Console:
 
 
 def emit_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, default=str))
+    """One JSON document on stdout, IB account ids masked (issue 14, item 9)."""
+    from ibkr_trader.redaction import redact
+
+    typer.echo(redact(json.dumps(payload, default=str)))
 
 
 def echo_lines(payload: dict[str, Any]) -> None:

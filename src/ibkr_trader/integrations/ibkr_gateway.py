@@ -203,6 +203,7 @@ class IBKRGateway:
             self._connection,
             staleness_threshold_seconds=300.0,
             bars_max_age_seconds=bars_max_age_seconds,
+            fallback_clock=self._clock,
         )
         self._account = ""
         self._interlock_error: str | None = None
@@ -231,6 +232,7 @@ class IBKRGateway:
         self._connected = False
         self._account_refreshed_at = -math.inf
         self._last_account: AccountSnapshot | None = None
+        self._last_marks: dict[str, float] = {}  # dry-run NAV: the last usable mark per position
         self._state_listeners: list[Callable[[ConnectionState], None]] = []
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -368,6 +370,13 @@ class IBKRGateway:
             raise PaperInterlockError(problem)
         _log.warning("account_not_selected", problem=problem)
 
+    async def verify_account(self) -> None:
+        """The paper interlock again, on the accounts the gateway manages NOW (after a
+        reconnect it may be logged in to another one): a refusal HALTS and raises
+        PaperInterlockError (issue 14, item 9)."""
+        self._require_connection()
+        await self._apply_interlock()
+
     def _trading_account(self) -> str:
         """The account guard: the managed paper account, or a refusal (GatewayError)."""
         if self.mode is not ExecutionMode.PAPER:
@@ -464,11 +473,20 @@ class IBKRGateway:
                 positions = await self._positions.get_all(timeout)
             except (BrokerError, TimeoutError):
                 positions = []
-        value = sum(
-            p.current_price * p.quantity * (p.contract.multiplier or 1)
-            for p in positions
-            if math.isfinite(p.current_price)
-        )
+        value = 0.0
+        for p in positions:
+            # a quote that failed is not a position worth zero (issue 14, item 6): the last
+            # known mark, else the entry price; a long with no bid is worth its 0.0 mark
+            price = p.current_price
+            if math.isfinite(price) and (price > 0 or p.price_source == "no_bid"):
+                self._last_marks[p.position_id] = price
+            else:
+                price = self._last_marks.get(p.position_id, p.entry_price)
+                _log.warning(
+                    "dry_run_nav_without_price", position_id=p.position_id, valued_at=price
+                )
+            if math.isfinite(price):
+                value += price * p.quantity * (p.contract.multiplier or 1)
         return AccountSnapshot(
             account="SIMULATED",
             net_liquidation=cash + value,

@@ -22,11 +22,16 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from ibkr_trader.broker.exceptions import AlphaLearningViolationError, BrokerTimeoutError
+from ibkr_trader.broker.exceptions import (
+    AlphaLearningViolationError,
+    BrokerError,
+    BrokerTimeoutError,
+)
 from ibkr_trader.broker.market_data import Bar, Quote
+from ibkr_trader.clock import Clock, ny_date
 from ibkr_trader.integrations.market_data_types import (
     DEFAULT_STALENESS_THRESHOLD_S,
     DataQuality,
@@ -66,6 +71,7 @@ class MarketDataSource(Protocol):
         what_to_show: str = "TRADES",
         use_rth: bool = True,
         timeout: float = 30.0,
+        end: datetime | None = None,
     ) -> list[Bar]: ...
 
 
@@ -91,11 +97,15 @@ class MarketDataPipeline:
         staleness_threshold_seconds: float = DEFAULT_STALENESS_THRESHOLD_S,
         *,
         bars_max_age_seconds: float = 15.0,
+        fallback_clock: Clock | None = None,
     ) -> None:
         if staleness_threshold_seconds <= 0:
             raise ValueError("staleness_threshold_seconds must be positive")
         self._provider = market_data_provider
         self._server_clock = server_clock
+        self._fallback_clock = fallback_clock
+        self._session: dict[str, dict[datetime, Bar]] = {}  # the session's 1-min bars
+        self._backfilled: dict[str, datetime] = {}  # how far the session backfill got
         self._staleness_threshold = float(staleness_threshold_seconds)
         self._bars_max_age = float(bars_max_age_seconds)
         self._bars_cache: dict[str, _CachedBars] = {}
@@ -124,7 +134,7 @@ class MarketDataPipeline:
                 quote, bar_list, server_now = await asyncio.gather(
                     self._provider.get_quote(symbol, timeout=timeout, snapshot=True),
                     bars(),
-                    self._server_clock.server_time(timeout),
+                    self._server_now(timeout),
                 )
         except TimeoutError as exc:
             # the outer deadline raises a bare TimeoutError: always the broker's typed one
@@ -133,7 +143,7 @@ class MarketDataPipeline:
             raise BrokerTimeoutError(
                 f"market data for {symbol} not complete within {timeout:g}s"
             ) from None
-        indicators = compute_indicators(bar_list)
+        indicators = compute_indicators(bar_list, vwap_bars=self._accumulate(symbol, bar_list))
         quality = assess_quality(quote, indicators, server_now, self._staleness_threshold)
         data = MarketData.from_parts(symbol, quote, indicators, quality, con_id=quote.con_id)
         _log.debug(
@@ -156,7 +166,7 @@ class MarketDataPipeline:
                     return await self._provider.get_quote(contract, timeout, snapshot=True), None
                 quote, server_now = await asyncio.gather(
                     self._provider.get_quote(contract, timeout, snapshot=True),
-                    self._server_clock.server_time(timeout),
+                    self._server_now(timeout),
                 )
         except TimeoutError as exc:
             if isinstance(exc, BrokerTimeoutError):
@@ -166,6 +176,19 @@ class MarketDataPipeline:
         nan_indicators = IndicatorSet(*(float("nan"),) * 7)
         quality = assess_quality(quote, nan_indicators, server_now, self._staleness_threshold)
         return quote, quality
+
+    async def _server_now(self, timeout: float) -> datetime:
+        """The gateway's clock for the staleness check; if that one call fails, our own
+        (injected) clock: a failed clock call must not make the data unusable (issue 14,
+        item 2). Without a fallback clock the failure is raised."""
+        if self._fallback_clock is None:
+            return await self._server_clock.server_time(timeout)
+        try:
+            inner = min(timeout * 0.5, 2.0)  # leave the quote its time under the same deadline
+            return await asyncio.wait_for(self._server_clock.server_time(inner), inner)
+        except (BrokerError, TimeoutError) as exc:
+            _log.warning("server_clock_failed_using_local", error=str(exc))
+            return self._fallback_clock.now()
 
     async def fetch_historical_data(
         self,
@@ -184,6 +207,61 @@ class MarketDataPipeline:
             use_rth=True,
             timeout=timeout,
         )
+
+    def _accumulate(self, symbol: str, bars: Sequence[Bar]) -> tuple[Bar, ...]:
+        """Merge bars into the symbol's session store (by bar time; a later copy of a bar
+        replaces the earlier one); only the latest New York session is kept."""
+        store = self._session.setdefault(symbol, {})
+        for bar in bars:
+            store[bar.time] = bar
+        if not store:
+            return ()
+        day = ny_date(max(store))
+        for stamp in [t for t in store if ny_date(t) != day]:
+            del store[stamp]
+        return tuple(store[t] for t in sorted(store))
+
+    def session_bar_count(self, symbol: str) -> int:
+        return len(self._session.get(symbol, {}))
+
+    async def backfill_session(
+        self,
+        symbol: str,
+        session_open: datetime,
+        now: datetime,
+        timeout: float = 30.0,
+        *,
+        max_requests: int = 3,
+    ) -> bool:
+        """Backfill the session before the last hour (which every fetch brings) in one-hour
+        requests (the alpha learning's cap is per request), oldest first, at most
+        ``max_requests`` per call so that with the cycle's own request they stay inside IB's
+        pacing (5 requests per contract in 2 s; the pacer enforces it). Resumes where it
+        stopped; True once the session is covered."""
+        deadline = time.monotonic() + timeout
+        hour = timedelta(minutes=MAX_HISTORY_MINUTES)
+        covered = self._backfilled.get(symbol)
+        if covered is None or covered < session_open or covered > now:
+            covered = session_open
+        for _ in range(max(1, max_requests)):
+            if covered >= now - hour:
+                break  # the last hour comes with every fetch
+            end = covered + hour
+            bars = await self._provider.get_historical_bars(
+                symbol,
+                duration=MAX_HISTORY_MINUTES,
+                bar_size="1 min",
+                what_to_show="TRADES",
+                use_rth=True,
+                timeout=max(deadline - time.monotonic(), 0.001),
+                end=end,
+            )
+            self._accumulate(symbol, bars)
+            covered = end
+            self._backfilled[symbol] = covered
+        done = covered >= now - hour
+        self._backfilled[symbol] = covered
+        return done
 
     async def _bars(self, symbol: str, deadline: float) -> Sequence[Bar]:
         cached = self._bars_cache.get(symbol)

@@ -275,18 +275,22 @@ def session_bars(bars: Sequence[BarLike]) -> Sequence[BarLike]:
     return bars[start:]
 
 
-def compute_indicators(bars: Sequence[BarLike]) -> IndicatorSet:
+def compute_indicators(
+    bars: Sequence[BarLike], vwap_bars: Sequence[BarLike] | None = None
+) -> IndicatorSet:
     """All indicators from bars in time order. Fewer than 21 bars -> InsufficientDataError.
 
     EMA, RSI and Bollinger use every bar given (a chart's indicators run across sessions);
-    VWAP uses only the bars of the last bar's New York session, as a session VWAP does.
+    VWAP uses only the bars of the last bar's New York session, as a session VWAP does: from
+    ``vwap_bars`` when given (the session's bars accumulated across cycles and backfilled at
+    start-up, issue 14 item 12), else from ``bars``.
     """
     if len(bars) < MIN_BARS:
         raise InsufficientDataError(
             f"Need at least {MIN_BARS} bars for indicators, got {len(bars)}"
         )
     closes = [float(bar.close) for bar in bars]
-    session = session_bars(bars)
+    session = session_bars(vwap_bars if vwap_bars else bars)
     upper, lower, middle = bollinger(closes, BB_PERIOD, BB_NUM_STD)
     return IndicatorSet(
         ema_fast=ema(closes, EMA_FAST_PERIOD),

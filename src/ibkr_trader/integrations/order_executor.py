@@ -51,7 +51,13 @@ from ibkr_trader.clock import Clock, SystemClock
 from ibkr_trader.integrations.exceptions import GatewayError
 from ibkr_trader.integrations.feature_flags import DEFAULT_FLAGS, IntegrationFeatureFlags
 from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
-from ibkr_trader.journal import AsyncJournal, client_order_id_for
+from ibkr_trader.journal import (
+    AsyncJournal,
+    IntentResult,
+    JournalError,
+    client_order_id_for,
+    write_failures_tolerated,
+)
 from ibkr_trader.logging import get_logger
 from ibkr_trader.models import (
     ContractSpec,
@@ -442,7 +448,17 @@ class OrderExecutor:
             quote: Quote | None = None
             quote_check = request.quote
             if not self._priced_paper_close(request):
-                quote, quote_check = await self._quote(qualified, remaining(), underlying_check)
+                try:
+                    quote, quote_check = await self._quote(qualified, remaining(), underlying_check)
+                except (BrokerError, TimeoutError) as exc:
+                    if not self._paper_market_close(request):
+                        raise
+                    # reducing risk must always be possible: a market close needs no quote
+                    _log.warning(
+                        "market_close_without_quote",
+                        client_order_id=request.client_order_id,
+                        error=str(exc),
+                    )
         except ContractQualificationError as exc:
             return await self._failed_before_risk(
                 request, f"Contract qualification failed: {exc}", exc
@@ -506,13 +522,25 @@ class OrderExecutor:
 
         # Step 5: the intent, BEFORE anything is sent
         try:
-            intent = await self._journal.record_intent(
+            intent: IntentResult | None = await self._journal.record_intent(
                 request, decision_id=validation.decision_id, con_id=qualified.con_id
             )
+        except JournalError as exc:
+            if not (request.is_closing and write_failures_tolerated()):
+                self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
+                raise
+            # a full disk must not stop a protective close (issue 14, item 7): it goes out,
+            # logged, and the orchestrator reports the journal as degraded
+            _log.error(
+                "close_sent_without_journaled_intent",
+                client_order_id=request.client_order_id,
+                error=str(exc),
+            )
+            intent = None
         except BaseException:
             self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
             raise
-        if intent.existed:
+        if intent is not None and intent.existed:
             earlier = await self._journaled_result(request.client_order_id)
             if earlier is not None:
                 # the first attempt may still work: its exposure stays until the broker's word
@@ -558,6 +586,12 @@ class OrderExecutor:
             ledger.update(coid, sent=True, local=False, status=UNKNOWN)
         else:
             ledger.finish(coid)
+
+    def _paper_market_close(self, request: TradeRequest) -> bool:
+        """A PAPER market order that closes: it needs no quote to be sent (issue 14, item 4)."""
+        return (
+            self._mode is ExecutionMode.PAPER and request.is_closing and request.order_type == "MKT"
+        )
 
     def _priced_paper_close(self, request: TradeRequest) -> bool:
         """A PAPER market close already priced by IB's portfolio mark needs no snapshot.

@@ -32,7 +32,7 @@ from ibkr_trader.clock import Clock, SystemClock, days_to_expiry, ny_date
 from ibkr_trader.integrations.exceptions import GatewayError, PositionNotFoundError
 from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
 from ibkr_trader.integrations.order_executor import OrderExecutor, OrderResult
-from ibkr_trader.journal import AsyncJournal
+from ibkr_trader.journal import AsyncJournal, tolerate_write_failures
 from ibkr_trader.logging import get_logger
 from ibkr_trader.models import (
     ClosureReason,
@@ -45,13 +45,26 @@ from ibkr_trader.models import (
 from ibkr_trader.orders.lifecycle import FAILED_RESULTS, FILLED_RESULTS
 from ibkr_trader.risk import RiskManager
 
-__all__ = ["Position", "PositionManager", "build_position", "determine_closure_trigger"]
+__all__ = [
+    "Position",
+    "PositionManager",
+    "build_position",
+    "determine_closure_trigger",
+    "loss_reaches_stop",
+]
 
 _log = get_logger("ibkr_trader.integrations.positions")
 
 DTE_RULE_DAYS = 3
 EMERGENCY_STOP_PCT = 0.40
 _FINAL_FAILURES = FAILED_RESULTS  # one vocabulary: orders.lifecycle
+#: float rounding must not let an exact 40% loss slip past the stop (issue 14, item 5)
+STOP_TOLERANCE = 1e-9
+
+
+def loss_reaches_stop(pnl_pct: float, stop_pct: float) -> bool:
+    """True when a P&L fraction is a loss of ``stop_pct`` or more (an exact loss counts)."""
+    return math.isfinite(pnl_pct) and pnl_pct <= -stop_pct + STOP_TOLERANCE
 
 
 def determine_closure_trigger(should_close_3_dte: bool, should_close_emergency: bool) -> str | None:
@@ -84,7 +97,10 @@ def build_position(
     qty = round(quantity)
     mult = max(1, int(contract.multiplier or 1)) if contract.sec_type != "STK" else 1
     cost_basis = abs(avg_price * qty * mult)
-    price_ok = math.isfinite(current_price) and current_price > 0
+    # a long with no bid is worth about nothing: a real zero mark, not an unknown price
+    price_ok = math.isfinite(current_price) and (
+        current_price > 0 or (current_price == 0 and price_source == "no_bid")
+    )
     if price_ok:
         unrealized = (current_price - avg_price) * qty * mult
         pct = unrealized / cost_basis if cost_basis > 0 else 0.0
@@ -93,7 +109,7 @@ def build_position(
         pct = math.nan
     dte = days_to_expiry(contract.expiry, now) if contract.is_option and contract.expiry else None
     should_close_3_dte = dte is not None and dte <= dte_rule_days
-    should_close_emergency = price_ok and pct <= -emergency_stop_pct
+    should_close_emergency = price_ok and loss_reaches_stop(pct, emergency_stop_pct)
     key = contract.con_id if contract.con_id else contract.key
     return Position(
         position_id=f"{contract.symbol}_{key}",
@@ -205,7 +221,7 @@ class PositionManager:
             if round(item.quantity) != 0 and (not self._account or item.account == self._account)
         ]
         prices = await asyncio.gather(
-            *(self._mark(item.contract, item.market_price, timeout) for item in rows)
+            *(self._mark(item.contract, item.market_price, timeout, item.quantity) for item in rows)
         )
         positions: list[Position] = []
         for item, (price, source) in zip(rows, prices, strict=True):
@@ -229,7 +245,11 @@ class PositionManager:
         book = await self._journal.call(self._journal.journal.simulated_positions)
         now = self._clock.now()
         marks = await asyncio.gather(
-            *(self._mark(row.contract, math.nan, timeout) for row in book if row.quantity)
+            *(
+                self._mark(row.contract, math.nan, timeout, row.quantity)
+                for row in book
+                if row.quantity
+            )
         )
         positions: list[Position] = []
         for row, (price, source) in zip((r for r in book if r.quantity), marks, strict=True):
@@ -249,15 +269,19 @@ class PositionManager:
         return positions
 
     async def _mark(
-        self, contract: ContractSpec, ib_mark: float, timeout: float
+        self, contract: ContractSpec, ib_mark: float, timeout: float, quantity: float = 1.0
     ) -> tuple[float, str]:
-        """IB's portfolio mark when usable, else the mid (or last) of a fresh snapshot."""
+        """IB's portfolio mark when usable, else the liquidation side of a fresh snapshot."""
         if math.isfinite(ib_mark) and ib_mark > 0:
             return ib_mark, "portfolio"
-        return await self._get_current_price(contract, timeout)
+        return await self._get_current_price(contract, timeout, quantity)
 
-    async def _get_current_price(self, contract: ContractSpec, timeout: float) -> tuple[float, str]:
-        """A real price for P&L (never the handoff's 0.0 placeholder); NaN if none exists."""
+    async def _get_current_price(
+        self, contract: ContractSpec, timeout: float, quantity: float = 1.0
+    ) -> tuple[float, str]:
+        """What a close would get (never the handoff's 0.0 placeholder): a long at its bid (no
+        bid but an ask: 0.0, ``no_bid``), a short at its ask; NaN if there is no such price.
+        Never the mid, the last trade or yesterday's close (issue 14, item 3)."""
         try:
             spec = contract
             if not spec.con_id:
@@ -266,9 +290,11 @@ class PositionManager:
         except (BrokerError, TimeoutError) as exc:
             _log.warning("position_price_unavailable", contract=contract.key, error=str(exc))
             return math.nan, "unavailable"
-        for value in (quote.mid, quote.last, quote.close):
-            if value is not None and math.isfinite(value) and value > 0:
-                return float(value), "snapshot"
+        side = quote.bid if quantity > 0 else quote.ask
+        if side is not None and math.isfinite(side) and side > 0:
+            return float(side), "snapshot"
+        if quantity > 0 and contract.is_option and quote.ask is not None and quote.ask > 0:
+            return 0.0, "no_bid"
         return math.nan, "unavailable"
 
     async def _qualify(self, contract: ContractSpec, timeout: float) -> ContractSpec:
@@ -350,6 +376,19 @@ class PositionManager:
         )
 
     async def _close(
+        self,
+        position: Position,
+        closure: ClosureReason,
+        timeout: float,
+        *,
+        only_ours: bool = False,
+    ) -> OrderResult:
+        # a journal that cannot be written (a full disk) never stops a close: the failed
+        # writes are logged and collected (issue 14, item 7)
+        with tolerate_write_failures():
+            return await self._close_tolerant(position, closure, timeout, only_ours=only_ours)
+
+    async def _close_tolerant(
         self,
         position: Position,
         closure: ClosureReason,

@@ -10,7 +10,11 @@ See :mod:`ibkr_trader.journal.store` for the durability and threading contract a
 :class:`AsyncJournal` for use from asyncio code.
 """
 
-from ibkr_trader.journal.async_journal import AsyncJournal
+from ibkr_trader.journal.async_journal import (
+    AsyncJournal,
+    tolerate_write_failures,
+    write_failures_tolerated,
+)
 from ibkr_trader.journal.records import (
     BrokerIdsRecord,
     CheckRecord,
@@ -80,4 +84,6 @@ __all__ = [
     "UnknownOrderError",
     "client_order_id_for",
     "default_journal_path",
+    "tolerate_write_failures",
+    "write_failures_tolerated",
 ]

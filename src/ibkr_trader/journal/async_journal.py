@@ -4,22 +4,35 @@ A FULL-sync commit waits for an fsync (about a millisecond or more on a real dis
 to spend on the event loop thread. ``AsyncJournal`` runs every call on ONE dedicated worker
 thread, so calls are executed in the order they were awaited/submitted, and shields them from
 cancellation: a write that was submitted is written even if the awaiting task is cancelled.
+
+:func:`tolerate_write_failures` (issue 14, item 7): inside it, a write that fails (a full disk)
+is logged and collected instead of raised, so that a protective close still goes out and is
+reported when the journal cannot record it. Only the closes use it; an entry never does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from ibkr_trader.clock import Clock
-from ibkr_trader.journal.records import Explanation, IntentResult, Recorded, SimFillOutcome
+from ibkr_trader.journal.records import (
+    Explanation,
+    IntentResult,
+    JournalError,
+    Recorded,
+    SimFillOutcome,
+)
 from ibkr_trader.journal.store import Journal
+from ibkr_trader.logging import get_logger
 from ibkr_trader.models import (
     ClosureReason,
     ContractSpec,
@@ -32,6 +45,38 @@ from ibkr_trader.models import (
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+_log = get_logger("ibkr_trader.journal")
+_TOLERATE: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "ibkr_trader_journal_tolerate", default=None
+)
+#: what a tolerated failed write answers (a write not listed is raised even when tolerated)
+_TOLERATED: dict[str, Any] = {
+    "record_fill": Recorded(0, False),
+    "record_commission": Recorded(0, False),
+    "record_status": 0,
+    "record_result": None,
+    "record_closure": 0,
+    "record_event": None,
+    "record_connection_event": 0,
+    "attach_broker_ids": None,
+    "append_event": 0,
+}
+
+
+@contextlib.contextmanager
+def tolerate_write_failures() -> Iterator[list[str]]:
+    """Within the block (this task and the tasks it starts), failed writes are collected."""
+    failures: list[str] = []
+    token = _TOLERATE.set(failures)
+    try:
+        yield failures
+    finally:
+        _TOLERATE.reset(token)
+
+
+def write_failures_tolerated() -> bool:
+    return _TOLERATE.get() is not None
 
 
 class AsyncJournal:
@@ -60,7 +105,16 @@ class AsyncJournal:
             raise RuntimeError("AsyncJournal is closed")
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
-        return await asyncio.shield(future)
+        try:
+            return await asyncio.shield(future)
+        except JournalError as exc:
+            failures = _TOLERATE.get()
+            name = getattr(fn, "__name__", "")
+            if failures is None or name not in _TOLERATED:
+                raise
+            failures.append(f"{name}: {exc}")
+            _log.error("journal_write_failed_tolerated", op=name, error=str(exc))
+            return cast(T, _TOLERATED[name])
 
     async def aclose(self) -> None:
         """Finish every submitted write, then close the journal (idempotent)."""

@@ -66,6 +66,7 @@ from ibkr_trader.journal.schema import (
     SCHEMA_VERSION,
     SQLITE_HEADER,
 )
+from ibkr_trader.logging import redact
 from ibkr_trader.models import (
     ClosureReason,
     ContractSpec,
@@ -109,7 +110,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(jsonable(value), default=_json_default, sort_keys=True)
+    """JSON for a journal column; IB account ids masked (issue 14, item 9: never in clear)."""
+    return redact(json.dumps(jsonable(value), default=_json_default, sort_keys=True))
 
 
 def _text(value: Any) -> str:
@@ -367,7 +369,7 @@ class Journal:
         with self._write("record_trading_state") as conn:
             conn.execute(
                 "INSERT INTO trading_states (mode, at, state, cause) VALUES (?,?,?,?)",
-                (self._mode.value, self._now(), TradingState(state).value, cause),
+                (self._mode.value, self._now(), TradingState(state).value, redact(cause)),
             )
 
     def last_trading_state(self) -> tuple[TradingState, str] | None:
@@ -606,7 +608,7 @@ class Journal:
                     remaining,
                     avg_price,
                     error_code,
-                    error_text,
+                    redact(error_text) if error_text else error_text,
                     _dumps(detail or {}),
                 ),
             )
@@ -621,7 +623,7 @@ class Journal:
                     remaining,
                     avg_price,
                     error_code,
-                    error_text,
+                    redact(error_text) if error_text else error_text,
                     int(queries.is_final_status(status_text)),
                     now,
                     client_order_id,

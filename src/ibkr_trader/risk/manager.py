@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -120,6 +120,7 @@ class RiskManager:
         )
         origin = store.get_risk_state(K_ORIGIN)
         self._origin = str(origin[0]) if origin and origin[0] else ORIGIN_OPERATOR
+        self._unpersisted = False  # a store write failed: the store is behind this process
 
         self._sod_equity, self._sod_date = self._load_float(K_SOD)
         self._week_high, self._week_start = self._load_float(K_WEEK_HIGH)
@@ -196,8 +197,10 @@ class RiskManager:
             return
         previous = self._state
         self._state, self._cause, self._origin = state, cause, origin
-        self._store.record_trading_state(state, cause)
-        self._store.put_risk_state(K_ORIGIN, origin, None)
+        # memory first: a store that cannot be written (a full disk) must not leave the
+        # process less restricted than it decided to be (issue 14, item 7)
+        if self._persist("record_trading_state", self._store.record_trading_state, state, cause):
+            self._persist("put_risk_state", self._store.put_risk_state, K_ORIGIN, origin, None)
         # a restriction is worth a warning; the routine ACTIVE <-> RECONCILING cycle is not
         restrictive = state in (TradingState.HALTED, TradingState.REDUCING)
         log = self._log.warning if restrictive else self._log.info
@@ -314,6 +317,15 @@ class RiskManager:
         every cycle so a kill switch halts even when no order is being validated."""
         today = ny_date(self._clock.now())
         last = self._store.last_trading_state()
+        if self._unpersisted:  # the store is behind this process: our state stands, re-written
+            last = None
+            self._unpersisted = False
+            if self._persist(
+                "record_trading_state", self._store.record_trading_state, self._state, self._cause
+            ):
+                self._persist(
+                    "put_risk_state", self._store.put_risk_state, K_ORIGIN, self._origin, None
+                )
         if last is not None and TradingState(last[0]) is not self._state:
             self._log.warning("trading_state_adopted", state=str(last[0]), cause=last[1])
             self._state, self._cause, self._origin = TradingState(last[0]), last[1], ORIGIN_EXTERNAL
@@ -344,9 +356,25 @@ class RiskManager:
                 TradingState.ACTIVE, f"governor period over (New York date {today})", ORIGIN_SYSTEM
             )
 
+    def _persist(self, op: str, fn: Callable[..., Any], *args: Any) -> bool:
+        """Write to the store; a failure is logged and remembered, never raised: the decision
+        in memory stands (the orchestrator alerts on the journal)."""
+        try:
+            fn(*args)
+        except Exception as exc:
+            self._unpersisted = True
+            self._log.error("risk_state_not_persisted", op=op, error=repr(exc))
+            return False
+        return True
+
     def _trip(self, key: str, cause: str, as_of: date, detail: dict[str, Any]) -> None:
-        self._store.put_risk_state(key, cause, as_of)
-        self._store.record_event("governor_tripped", {"governor": key, "cause": cause, **detail})
+        self._persist("put_risk_state", self._store.put_risk_state, key, cause, as_of)
+        self._persist(
+            "record_event",
+            self._store.record_event,
+            "governor_tripped",
+            {"governor": key, "cause": cause, **detail},
+        )
         self._log.warning("governor_tripped", governor=key, cause=cause)
 
     # ------------------------------------------------------------------ account and positions
@@ -373,16 +401,23 @@ class RiskManager:
 
         if self._sod_date != today or self._sod_equity is None:
             self._sod_equity, self._sod_date = self._equity, today
-            self._store.put_risk_state(K_SOD, self._equity, today)
-            self._store.record_event(
-                "start_of_day_equity", {"equity": self._equity, "date": today.isoformat()}
+            self._persist("put_risk_state", self._store.put_risk_state, K_SOD, self._equity, today)
+            self._persist(
+                "record_event",
+                self._store.record_event,
+                "start_of_day_equity",
+                {"equity": self._equity, "date": today.isoformat()},
             )
         if self._week_start != monday or self._week_high is None:
             self._week_high, self._week_start = self._equity, monday
-            self._store.put_risk_state(K_WEEK_HIGH, self._equity, monday)
+            self._persist(
+                "put_risk_state", self._store.put_risk_state, K_WEEK_HIGH, self._equity, monday
+            )
         elif self._equity > self._week_high:
             self._week_high = self._equity
-            self._store.put_risk_state(K_WEEK_HIGH, self._equity, monday)
+            self._persist(
+                "put_risk_state", self._store.put_risk_state, K_WEEK_HIGH, self._equity, monday
+            )
 
         limits = self._limits
         assert self._sod_equity is not None and self._week_high is not None
@@ -585,6 +620,11 @@ class RiskManager:
             decision_id = self._store.record_risk_decision(request, result)
         except Exception as exc:
             self._log.error("risk_decision_not_journaled", error=repr(exc))
+            if result.approved and isinstance(request, TradeRequest) and is_closing(request):
+                # reducing risk must always be possible (issue 14, item 7): an approved close
+                # goes out although its decision could not be journaled; the log has it
+                self._note_intent(request)
+                return result
             return dataclasses.replace(
                 result,
                 approved=False,

@@ -25,6 +25,10 @@ class FaultInjector:
     no_bid_ask: bool = False
     order_warning: tuple[int, str] | None = None
     correct_fills: bool = False
+    errors_on: dict[int, tuple[int, str]] = field(default_factory=dict)
+    no_bid: bool = False
+    login_accounts: tuple[str, ...] | None = None
+    no_marks: bool = False
 
     def delay(self, msg_id: int, seconds: float) -> None:
         """Delay the answers to every incoming request with this message id."""
@@ -93,6 +97,24 @@ class FaultInjector:
         the earlier one), and its commission report. The book counts the fill once."""
         self.correct_fills = on
 
+    def error_every(self, msg_id: int, code: int, text: str = "") -> None:
+        """Answer EVERY request with this message id with an error (e.g. reqMktData with 354:
+        a total loss of market data) until cleared."""
+        self.errors_on[msg_id] = (code, text)
+
+    def missing_bid(self, on: bool = True) -> None:
+        """Quote options with no bid (IB's -1) while the ask stays: nobody buys them."""
+        self.no_bid = on
+
+    def unmarked_portfolio(self, on: bool = True) -> None:
+        """Portfolio rows with marketPrice 0 (IB's answer for a contract it cannot price)."""
+        self.no_marks = on
+
+    def log_in_as(self, *accounts: str) -> None:
+        """The managed accounts the NEXT handshakes report (a gateway logged in to another
+        account after a restart, e.g. a live-style ``U...``); none: the configured ones."""
+        self.login_accounts = tuple(accounts) or None
+
     def clear(self) -> None:
         """Switch every fault off."""
         self.delays.clear()
@@ -107,12 +129,16 @@ class FaultInjector:
         self.no_bid_ask = False
         self.order_warning = None
         self.correct_fills = False
+        self.errors_on.clear()
+        self.no_bid = False
+        self.login_accounts = None
+        self.no_marks = False
 
     # -- used by the server and the state ----------------------------------------------------
 
     def take_error(self, msg_id: int) -> tuple[int, str] | None:
-        """The one-shot error for this message id, consumed."""
-        return self.next_errors.pop(msg_id, None)
+        """The one-shot error for this message id, consumed (or the standing one)."""
+        return self.next_errors.pop(msg_id, None) or self.errors_on.get(msg_id)
 
     def count_message(self) -> bool:
         """Count one client message; True when the drop_after budget is exhausted."""

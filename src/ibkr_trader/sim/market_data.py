@@ -192,6 +192,11 @@ class MarketDataPart(StateCore):
         if self.faults.no_bid_ask:
             price(TICK_BID, -1.0, 0.0)
             price(TICK_ASK, -1.0, 0.0)
+        elif (
+            self.faults.no_bid and getattr(self.catalog.by_con_id(con_id), "sec_type", "") == "OPT"
+        ):
+            price(TICK_BID, -1.0, 0.0)
+            price(TICK_ASK, float(q.ask), float(q.ask_size))
         else:
             price(TICK_BID, float(q.bid), float(q.bid_size))
             price(TICK_ASK, float(q.ask), float(q.ask_size))

@@ -250,7 +250,9 @@ class GatewayState(OrdersPart):
         session.client_id = req.client_id
         session.ready = True
         out: list[Action] = [
-            Send(cid, codec.enc_managed_accounts(self.config.accounts)),
+            Send(
+                cid, codec.enc_managed_accounts(self.faults.login_accounts or self.config.accounts)
+            ),
             Send(cid, codec.enc_next_valid_id(self.next_order_id(req.client_id))),
         ]
         out += [Send(cid, codec.enc_error(-1, code, text)) for code, text in FARM_NOTICES]
@@ -266,7 +268,8 @@ class GatewayState(OrdersPart):
         ]
 
     def _req_managed_accounts(self, session: Session, req: Any) -> list[Action]:
-        return [Send(session.conn_id, codec.enc_managed_accounts(self.config.accounts))]
+        accounts = self.faults.login_accounts or self.config.accounts
+        return [Send(session.conn_id, codec.enc_managed_accounts(accounts))]
 
     def _req_current_time(self, session: Session, req: Any) -> list[Action]:
         return [Send(session.conn_id, codec.enc_current_time(int(self.clock.now().timestamp())))]

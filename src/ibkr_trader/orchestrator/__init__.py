@@ -44,22 +44,33 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final, Literal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import date, datetime
+from typing import Any, Literal, TypeVar
 
-from ibkr_trader.alerts import ALERT_EMERGENCY_CLOSE, ALERT_HALT, AlertHook
+from ibkr_trader.alerts import ALERT_DEGRADED, ALERT_HALT, AlertHook
 from ibkr_trader.broker.connection import ConnectionState
 from ibkr_trader.broker.exceptions import BrokerError
-from ibkr_trader.clock import Clock, days_to_expiry
+from ibkr_trader.clock import Clock, days_to_expiry, ny_date
 from ibkr_trader.integrations.ibkr_gateway import IBKRGateway
 from ibkr_trader.integrations.market_data_types import MarketData
-from ibkr_trader.integrations.order_executor import OrderResult
 from ibkr_trader.journal import JournalError
 from ibkr_trader.logging import get_logger
 from ibkr_trader.market_hours import DEFAULT_NO_ENTRY_MINUTES, MarketHours
-from ibkr_trader.models import ClosureReason, Position, TradingState
+from ibkr_trader.models import Position, TradingState
+from ibkr_trader.orchestrator.protection import (
+    QUARANTINE_AFTER_SECONDS,
+    Protection,
+    ProtectionPolicy,
+)
+from ibkr_trader.orchestrator.report import (
+    CycleAction,
+    CycleReport,
+    _short,
+    market_data_dict,
+    position_dict,
+)
 from ibkr_trader.orders.lifecycle import FILLED_RESULTS
 from ibkr_trader.reconcile import Reconciler, ReconciliationReport
 from ibkr_trader.risk import RiskLimits, RiskManager
@@ -72,9 +83,12 @@ from ibkr_trader.strategies.strategy_b import StrategyB
 from ibkr_trader.strategies.strategy_c import StrategyC
 
 __all__ = [
+    "QUARANTINE_AFTER_SECONDS",
     "CycleAction",
     "CycleReport",
     "OrchestratorRunner",
+    "Protection",
+    "ProtectionPolicy",
     "TradingOrchestrator",
     "build_strategy",
     "governor_usage",
@@ -83,8 +97,8 @@ __all__ = [
 ]
 
 _log = get_logger("ibkr_trader.orchestrator")
+T = TypeVar("T")
 
-QUARANTINE_AFTER_SECONDS: Final = 300.0
 EntryLimit = Literal["mid", "ask"]
 _SUCCESS = FILLED_RESULTS  # one vocabulary: orders.lifecycle
 
@@ -97,136 +111,6 @@ def build_strategy(gameplan: DailyGameplan, clock: Clock, limits: RiskLimits) ->
     if gameplan.strategy == "B" and gameplan.allows_entries:
         return StrategyB(clock, selection=selection)
     return StrategyC(reason="" if gameplan.strategy == "C" else "the gameplan names no symbols")
-
-
-@dataclass(frozen=True, slots=True)
-class CycleAction:
-    """One thing the cycle did or decided not to do, with its reason."""
-
-    kind: str  # entry | no_entry | close | close_all | deferred | reconcile | alert | error
-    # | cancel (a working order of ours cancelled: HALT, deadline) | foreign (left alone)
-    reason: str
-    symbol: str = ""
-    status: str = ""
-    order_id: str = ""
-    strategy: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "reason": self.reason,
-            "symbol": self.symbol,
-            "status": self.status,
-            "order_id": self.order_id,
-            "strategy": self.strategy,
-            "detail": self.detail,
-        }
-
-
-@dataclass
-class CycleReport:
-    """What one cycle saw and did."""
-
-    cycle: int
-    started_at: datetime
-    mode: str
-    strategy: str
-    gameplan: str
-    finished_at: datetime | None = None
-    connected: bool = False
-    trading_state: str = ""
-    state_cause: str = ""
-    governor: str | None = None
-    market_open: bool = False
-    minutes_to_close: float | None = None
-    entries_allowed: bool = False
-    entry_block: str | None = None
-    reconciliation: ReconciliationReport | None = None
-    market_data: dict[str, dict[str, Any]] = field(default_factory=dict)
-    positions: list[Position] = field(default_factory=list)
-    actions: list[CycleAction] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    risk_status: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def add(self, action: CycleAction) -> None:
-        self.actions.append(action)
-
-    @property
-    def orders_sent(self) -> list[CycleAction]:
-        return [a for a in self.actions if a.order_id]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cycle": self.cycle,
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
-            "mode": self.mode,
-            "strategy": self.strategy,
-            "gameplan": self.gameplan,
-            "connected": self.connected,
-            "trading_state": self.trading_state,
-            "state_cause": self.state_cause,
-            "governor": self.governor,
-            "market_open": self.market_open,
-            "minutes_to_close": (
-                round(self.minutes_to_close, 1) if self.minutes_to_close is not None else None
-            ),
-            "entries_allowed": self.entries_allowed,
-            "entry_block": self.entry_block,
-            "reconciliation": self.reconciliation.to_dict() if self.reconciliation else None,
-            "market_data": self.market_data,
-            "positions": [position_dict(p) for p in self.positions],
-            "actions": [a.to_dict() for a in self.actions],
-            "errors": list(self.errors),
-            "risk": self.risk_status,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def _num(value: float | None, digits: int = 4) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return round(float(value), digits)
-
-
-def position_dict(p: Position) -> dict[str, Any]:
-    """A JSON-ready view of a position (no account id)."""
-    return {
-        "position_id": p.position_id,
-        "symbol": p.symbol,
-        "contract": p.contract.key,
-        "quantity": p.quantity,
-        "entry_price": _num(p.entry_price),
-        "current_price": _num(p.current_price),
-        "unrealized_pnl": _num(p.unrealized_pnl, 2),
-        "unrealized_pnl_pct": _num(p.unrealized_pnl_pct),
-        "days_to_expiry": p.days_to_expiry,
-        "closure_trigger": p.closure_trigger,
-        "price_source": p.price_source,
-    }
-
-
-def market_data_dict(md: MarketData) -> dict[str, Any]:
-    return {
-        "last": _num(md.last_price),
-        "bid": _num(md.bid),
-        "ask": _num(md.ask),
-        "ema_fast": _num(md.ema_fast),
-        "ema_slow": _num(md.ema_slow),
-        "rsi": _num(md.rsi, 2),
-        "vwap": _num(md.vwap),
-        "bollinger_lower": _num(md.bollinger_lower),
-        "bollinger_upper": _num(md.bollinger_upper),
-        "is_stale": md.is_stale,
-        "staleness_seconds": _num(md.staleness_seconds, 1),
-        "quality": _num(md.data_quality_score, 2),
-    }
-
-
-def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 class TradingOrchestrator:
@@ -251,6 +135,7 @@ class TradingOrchestrator:
         order_timeout: float = 30.0,
         quarantine_after_seconds: float = QUARANTINE_AFTER_SECONDS,
         manage_foreign_positions: bool = False,
+        policy: ProtectionPolicy | None = None,
     ) -> None:
         self.gateway = gateway
         self.manage_foreign_positions = bool(manage_foreign_positions)
@@ -277,6 +162,22 @@ class TradingOrchestrator:
         self.timeout = float(timeout)
         self.order_timeout = float(order_timeout)
         self.quarantine_after_seconds = float(quarantine_after_seconds)
+        self.protection = Protection(
+            gateway,
+            self.risk,
+            self.alerts,
+            send_block=self._send_block,
+            order_timeout=self.order_timeout,
+            market_hours=self.market_hours,
+            quarantine_after_seconds=self.quarantine_after_seconds,
+            manage_foreign_positions=self.manage_foreign_positions,
+            policy=policy,
+        )
+        self.session_day = ny_date(clock.now())  # the day the gameplan was loaded for
+        if gameplan is not None and gameplan.gameplan.session_date is not None:
+            self.session_day = gameplan.gameplan.session_date
+        self._journal_failing: str | None = None
+        self._backfilled: dict[str, date] = {}  # symbol -> the session its bars cover
         self.needs_reconciliation = True
         self.reconcile_trigger = "start-up"
         self.last_reconciliation: ReconciliationReport | None = None
@@ -346,6 +247,12 @@ class TradingOrchestrator:
             cause = self.risk.state_cause
             self.alerts.fire(ALERT_HALT, f"trading HALTED: {cause}", {"cause": cause})
             report.add(CycleAction("alert", f"HALT: {cause}"))
+        elif state is TradingState.REDUCING and self._last_state is not TradingState.REDUCING:
+            cause = self.risk.state_cause
+            self.alerts.fire(
+                ALERT_DEGRADED, f"trading REDUCING (closes only): {cause}", {"cause": cause}
+            )
+            report.add(CycleAction("alert", f"REDUCING: {cause}"))
         self._last_state = state
 
     async def run_cycle(self) -> CycleReport:
@@ -374,9 +281,12 @@ class TradingOrchestrator:
         report.seconds = time.monotonic() - t0
         self.last_report = report
         await self._journal_cycle(report)
+        report.trading_state = self.risk.trading_state.value  # a journal failure reduces
+        report.state_cause = self.risk.state_cause
         return report
 
     async def _journal_cycle(self, report: CycleReport) -> None:
+        failures = [e for e in report.errors if "journal" in e.lower()]
         try:
             await self.gateway.journal.record_event(
                 "cycle",
@@ -389,11 +299,107 @@ class TradingOrchestrator:
                     "errors": report.errors,
                 },
             )
-        except (JournalError, RuntimeError) as exc:
+        except (JournalError, RuntimeError, OSError) as exc:
             _log.error("cycle_not_journaled", error=_short(exc))
+            failures.append(_short(exc))
+        if failures:
+            await self._journal_degraded(report, failures[-1])
+        elif self._journal_failing is not None:
+            self._journal_failing = None
+            await self.protection.restore("journal")
+
+    async def _journal_degraded(self, report: CycleReport, why: str) -> None:
+        """The journal cannot be written (a full disk): REDUCING (closes still go out, no
+        entry: an order that cannot be recorded is not opened) and an alert (item 7)."""
+        self._journal_failing = why
+        self._reduce(f"journal not writable: {why}")
+        await self.protection.degrade(report, "journal", f"the journal cannot be written: {why}")
+        self._note_state(report)
+
+    def _reduce(self, cause: str) -> None:
+        if self.risk.trading_state in (TradingState.HALTED, TradingState.REDUCING):
+            return
+        try:
+            self.risk.set_trading_state(TradingState.REDUCING, cause, origin="protection")
+        except (JournalError, OSError) as exc:  # the state is set in memory first
+            _log.error("trading_state_not_journaled", error=_short(exc))
+
+    async def _step(
+        self, report: CycleReport, name: str, fn: Callable[[], Awaitable[T]]
+    ) -> tuple[bool, T | None]:
+        """Run one step of the cycle; its failure is reported (and alerted), never the end of
+        the cycle: the next step runs (issue 14, item 2). ``(ok, value)``."""
+        try:
+            return True, await fn()
+        except Exception as exc:  # a failed step never skips the next one
+            _log.error("cycle_step_failed", step=name, error=_short(exc))
+            report.errors.append(f"{name} failed: {_short(exc)}")
+            if isinstance(exc, JournalError):
+                await self._journal_degraded(report, _short(exc))
+            else:
+                await self.protection.degrade(
+                    report, f"step:{name}", f"{name} failed: {_short(exc)}"
+                )
+            return False, None
+
+    async def _reconcile(self, report: CycleReport) -> None:
+        if self.reconcile_trigger == "reconnect":
+            # the paper interlock again: the gateway may be back on another account (item 9)
+            await self.gateway.verify_account()
+        rec = await self.reconciler.reconcile(self.reconcile_trigger, self.timeout)
+        self.last_reconciliation = rec
+        report.reconciliation = rec
+        report.add(CycleAction("reconcile", rec.summary()))
+        if rec.error is None:
+            self.needs_reconciliation = False
+
+    async def _market_data(
+        self, report: CycleReport, positions: Sequence[Position]
+    ) -> dict[str, MarketData]:
+        data: dict[str, MarketData] = {}
+        for symbol in self._watched(positions):
+            try:
+                md = await self.gateway.get_market_data(symbol, self.timeout)
+            except (BrokerError, TimeoutError) as exc:
+                report.errors.append(f"no market data for {symbol}: {_short(exc)}")
+                continue
+            data[symbol] = md
+            report.market_data[symbol] = market_data_dict(md)
+        return data
+
+    async def _backfill(self, now: datetime, positions: Sequence[Position]) -> None:
+        """The session's bars before the last hour, for the session VWAP (item 12): at
+        start-up, a few one-hour requests per cycle until the session is covered."""
+        session = self.market_hours.session(now)
+        if session is None:
+            return
+        for symbol in self._watched(positions):
+            if self._backfilled.get(symbol) == session.day:
+                continue
+            done = await self.gateway.pipeline.backfill_session(
+                symbol, session.open, now, min(self.timeout, 30.0)
+            )
+            if done:
+                self._backfilled[symbol] = session.day
+
+    async def _check_session_day(self, report: CycleReport, now: datetime) -> None:
+        """A gameplan is for one day: on a later New York date the loop trades strategy C
+        (closures only) until it is restarted with that day's plan (item 8)."""
+        today = ny_date(now)
+        if today == self.session_day or not any(s.allows_entries for s in self.strategies):
+            return
+        why = (
+            f"the gameplan is for {self.session_day.isoformat()}, today is {today.isoformat()}: "
+            "strategy C (no entries) until restarted with today's gameplan"
+        )
+        self.strategies = [StrategyC(reason=why)]
+        self.symbols = ()
+        await self.protection.degrade(report, "gameplan:day", why)
 
     async def _cycle(self, report: CycleReport) -> None:
-        self.risk.refresh()
+        await self._step(report, "risk refresh", self._refresh_risk)
+        if self._journal_failing is not None:
+            self._reduce(f"journal not writable: {self._journal_failing}")
         self._note_state(report)
         gw = self.gateway
         report.connected = gw.is_connected
@@ -402,49 +408,66 @@ class TradingOrchestrator:
             return
 
         if self.needs_reconciliation:
-            rec = await self.reconciler.reconcile(self.reconcile_trigger, self.timeout)
-            self.last_reconciliation = rec
-            report.reconciliation = rec
-            report.add(CycleAction("reconcile", rec.summary()))
-            if rec.error is None:
-                self.needs_reconciliation = False
+            await self._step(report, "reconciliation", lambda: self._reconcile(report))
             self._note_state(report)
 
         if not self.needs_reconciliation:
-            await self._look_after_working_orders(report)
+            await self._step(
+                report, "working orders", lambda: self._look_after_working_orders(report)
+            )
 
-        try:
-            await gw.refresh_account(min(self.timeout, 10.0))
-        except (BrokerError, TimeoutError) as exc:
-            report.errors.append(f"account refresh failed: {_short(exc)}")
+        await self._step(
+            report, "account refresh", lambda: gw.refresh_account(min(self.timeout, 10.0))
+        )
         self._note_state(report)
 
-        now = await gw.server_time(min(self.timeout, 10.0))
+        clock_ok, server_now = await self._step(
+            report,
+            "gateway clock",
+            lambda: gw.server_time(min(self.timeout, self.protection.policy.clock_timeout)),
+        )
+        if clock_ok and server_now is not None:
+            now = server_now
+            await self.protection.restore("step:gateway clock")
+        else:  # protection goes on by our own (injected) clock; entries wait
+            now = self.clock.now()
         report.market_open = self.market_hours.is_open(now)
         report.minutes_to_close = self.market_hours.minutes_to_close(now)
+        await self._check_session_day(report, now)
 
         positions = await self._positions(report)
-        data: dict[str, MarketData] = {}
-        for symbol in self._watched(positions):
-            try:
-                md = await gw.get_market_data(symbol, self.timeout)
-            except (BrokerError, TimeoutError) as exc:
-                report.errors.append(f"no market data for {symbol}: {_short(exc)}")
-                continue
-            data[symbol] = md
-            report.market_data[symbol] = market_data_dict(md)
+        if report.market_open:
+            await self._step(report, "session backfill", lambda: self._backfill(now, positions))
+        data = await self._market_data(report, positions)
 
-        protected = await self._protect(report, positions, data)
+        protect_ok, protected = await self._step(
+            report,
+            "protection",
+            lambda: self.protection.protect(
+                report, positions, data, now=now, watched=self._watched(positions)
+            ),
+        )
         if protected:
             positions = await self._positions(report)
-        block = self._entry_block(report, now, protected)
+        block = self._entry_block(report, now, bool(protected))
+        if block is None and not clock_ok:
+            block = "the gateway's clock did not answer: no entries this cycle"
+        if block is None and not protect_ok:
+            block = "the protective step failed: no entries this cycle"
+        if block is None and self._journal_failing is not None:
+            block = f"the journal cannot be written: no entries ({self._journal_failing})"
         report.entry_block = block
         report.entries_allowed = block is None
         if block is None:
-            entered = await self._entries(report, positions, data)
-            if entered:
+            ok, entered = await self._step(
+                report, "entries", lambda: self._entries(report, positions, data, now)
+            )
+            if ok and entered:
                 positions = await self._positions(report)
         report.positions = positions
+
+    async def _refresh_risk(self) -> None:
+        self.risk.refresh()
 
     async def _look_after_working_orders(self, report: CycleReport) -> None:
         """HALT cancels our working entries; our orders past their deadline are cancelled.
@@ -497,147 +520,6 @@ class TradingOrchestrator:
             self.needs_reconciliation = True
             self.reconcile_trigger = "after cancels"
 
-    async def _positions(self, report: CycleReport) -> list[Position]:
-        try:
-            return await self.gateway.get_positions(min(self.timeout, 15.0))
-        except (BrokerError, TimeoutError) as exc:
-            report.errors.append(f"positions unavailable: {_short(exc)}")
-            return list(report.positions)
-
-    # ------------------------------------------------------------------ protection
-
-    async def _protect(
-        self, report: CycleReport, positions: Sequence[Position], data: dict[str, MarketData]
-    ) -> bool:
-        """The quarantine, the governors and the Strategy C closures. True if it closed."""
-        state = self.risk.trading_state
-        stale = [
-            s
-            for s, md in data.items()
-            if md.is_stale and md.staleness_seconds > self.quarantine_after_seconds
-        ]
-        governor = self.risk.governor_cause() if state is TradingState.REDUCING else None
-        due = [p for p in positions if p.closure_trigger and p.quantity != 0]
-        if not self.manage_foreign_positions:
-            ledger = self.risk.exposure
-            foreign = [p for p in due if ledger.ours_quantity(p.contract.key) == 0]
-            for p in foreign:
-                report.add(
-                    CycleAction(
-                        "foreign",
-                        f"{p.closure_trigger} due on {p.quantity:+g} {p.contract.key}, a "
-                        "position the bot did not open: left alone (manage_foreign_positions "
-                        "is off)",
-                        symbol=p.symbol,
-                        detail={"position_id": p.position_id},
-                    )
-                )
-            due = [p for p in due if p not in foreign]
-        if not report.market_open:
-            for p in due:
-                report.add(
-                    CycleAction(
-                        "deferred",
-                        f"{p.closure_trigger} due; market closed, closing at the open",
-                        symbol=p.symbol,
-                        detail={"position_id": p.position_id},
-                    )
-                )
-            return False
-        if stale:
-            report.add(
-                CycleAction(
-                    "quarantine",
-                    "DATA_QUARANTINE: stale data for "
-                    + ", ".join(f"{s} ({data[s].staleness_seconds:.0f} s)" for s in stale),
-                )
-            )
-        if state is TradingState.HALTED:
-            for p in due:
-                report.add(
-                    CycleAction(
-                        "deferred",
-                        f"{p.closure_trigger} due; trading HALTED ({self.risk.state_cause}): "
-                        "no orders at all until resumed",
-                        symbol=p.symbol,
-                        detail={"position_id": p.position_id},
-                    )
-                )
-            return False
-        open_positions = [p for p in positions if p.quantity != 0]
-        if not self.manage_foreign_positions:
-            open_positions = [
-                p for p in open_positions if self.risk.exposure.ours_quantity(p.contract.key) != 0
-            ]
-        if stale:
-            if open_positions:
-                await self._close_all(report, ClosureReason.DATA_QUARANTINE, "stale data")
-            return True
-        if governor is not None:
-            reason = (
-                ClosureReason.WEEKLY_DRAWDOWN
-                if governor.startswith("WEEKLY")
-                else ClosureReason.DAILY_LOSS_LIMIT
-            )
-            if open_positions:
-                await self._close_all(report, reason, governor)
-                return True
-            return False
-        closed = False
-        for p in due:
-            trigger = p.closure_trigger or ""
-            hold = self._send_block()
-            if hold is not None:
-                report.add(CycleAction("deferred", f"{trigger} due; {hold}", symbol=p.symbol))
-                continue
-            try:
-                result = await self.gateway.close_position(
-                    p.position_id,
-                    trigger,
-                    self.order_timeout,
-                    only_ours=not self.manage_foreign_positions,
-                )
-            except (BrokerError, TimeoutError) as exc:
-                report.add(
-                    CycleAction(
-                        "error",
-                        f"closing {p.position_id} ({trigger}) failed: {_short(exc)}",
-                        symbol=p.symbol,
-                    )
-                )
-                continue
-            closed = True
-            report.add(self._close_action("close", p, trigger, result))
-            if trigger == ClosureReason.EMERGENCY_STOP.value:
-                self.alerts.fire(
-                    ALERT_EMERGENCY_CLOSE,
-                    f"EMERGENCY_STOP: {p.position_id} at {p.unrealized_pnl_pct:.1%} "
-                    f"-> {result.status.value}",
-                    {"position_id": p.position_id, "status": result.status.value},
-                )
-        return closed
-
-    def _close_action(
-        self, kind: str, p: Position | None, reason: str, result: OrderResult
-    ) -> CycleAction:
-        detail: dict[str, Any] = {"fill_price": result.fill_price}
-        if p is not None:
-            detail.update(
-                position_id=p.position_id,
-                days_to_expiry=p.days_to_expiry,
-                pnl_pct=_num(p.unrealized_pnl_pct),
-            )
-        text = reason if not result.rejection_reason else f"{reason}: {result.rejection_reason}"
-        return CycleAction(
-            kind,
-            text,
-            symbol=result.symbol or (p.symbol if p else ""),
-            status=result.status.value,
-            order_id=result.order_id,
-            strategy="C",
-            detail=detail,
-        )
-
     def _send_block(self) -> str | None:
         """Why no order may be sent right now (a reconnect in this cycle: reconcile first)."""
         if not self.gateway.is_connected:
@@ -646,33 +528,12 @@ class TradingOrchestrator:
             return "the connection was restored: reconciliation comes first (next cycle)"
         return None
 
-    async def _close_all(self, report: CycleReport, reason: ClosureReason, why: str) -> None:
-        _log.warning("close_all", reason=reason.value, why=why)
-        hold = self._send_block()
-        if hold is not None:
-            report.add(CycleAction("deferred", f"{reason.value} ({why}) due; {hold}"))
-            return
+    async def _positions(self, report: CycleReport) -> list[Position]:
         try:
-            results = await self.gateway.close_all_positions(
-                reason.value,
-                self.order_timeout * 2,
-                only_ours=not self.manage_foreign_positions,
-            )
+            return await self.gateway.get_positions(min(self.timeout, 15.0))
         except (BrokerError, TimeoutError) as exc:
-            report.add(CycleAction("error", f"{reason.value} close-all failed: {_short(exc)}"))
-            results = []
-        for result in results:
-            report.add(self._close_action("close_all", None, f"{reason.value}: {why}", result))
-        statuses = [r.status.value for r in results]
-        await self.gateway.journal.record_event(
-            "emergency_close",
-            {"reason": reason.value, "why": why, "results": statuses},
-        )
-        self.alerts.fire(
-            ALERT_EMERGENCY_CLOSE,
-            f"{reason.value}: closing {len(results)} position(s) ({why}) -> {statuses}",
-            {"reason": reason.value, "why": why, "results": statuses},
-        )
+            report.errors.append(f"positions unavailable: {_short(exc)}")
+            return list(report.positions)
 
     # ------------------------------------------------------------------ entries
 
@@ -701,13 +562,21 @@ class TradingOrchestrator:
         return None
 
     async def _entries(
-        self, report: CycleReport, positions: list[Position], data: dict[str, MarketData]
+        self,
+        report: CycleReport,
+        positions: list[Position],
+        data: dict[str, MarketData],
+        now: datetime,
     ) -> bool:
         entered = False
         for symbol in self.symbols:
             md = data.get(symbol)
             if md is None:
                 report.add(CycleAction("no_entry", "no market data", symbol=symbol))
+                continue
+            cooling = await self.protection.entry_block(symbol, now)
+            if cooling is not None:
+                report.add(CycleAction("no_entry", cooling, symbol=symbol))
                 continue
             for strategy in self.strategies:
                 if not strategy.allows_entries:
@@ -777,6 +646,9 @@ class TradingOrchestrator:
             report.add(CycleAction("no_entry", decision.reason, symbol, strategy=sid))
             return False
         hold = self._send_block()
+        if hold is None:
+            key = f"{symbol}:{signal.expiry}:{signal.right.value}:{signal.strike:g}"
+            hold = await self.protection.entry_block(symbol, self.clock.now(), key)
         if hold is not None:
             report.add(CycleAction("no_entry", f"{decision.reason}; {hold}", symbol, strategy=sid))
             return False
@@ -849,6 +721,8 @@ class OrchestratorRunner:
         self._cycle_task: asyncio.Task[CycleReport] | None = None
         self.stopped_by: str | None = None
         orchestrator.set_wake_event(self._wake)
+        protection = orchestrator.protection  # the quarantine acts one cycle ahead of 5 min
+        protection.policy = replace(protection.policy, cycle_seconds=self.interval)
 
     def request_stop(self, why: str = "signal") -> None:
         """Stop after the cycle in flight (a second request cancels it)."""
