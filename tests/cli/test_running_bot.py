@@ -119,7 +119,7 @@ async def _manual_order(port: int) -> int:
         ib.disconnect()
 
 
-def test_an_acknowledged_unknown_broker_order_no_longer_halts(
+def test_an_acknowledged_unknown_broker_order_no_longer_reduces(
     tmp_path: Path, gateway: ThreadedGateway
 ) -> None:
     config = paper_toml(tmp_path, gateway.port)
@@ -128,8 +128,8 @@ def test_an_acknowledged_unknown_broker_order_no_longer_halts(
 
     code, out, err = invoke("run", "--once", "--json", "--config", str(config))
     report = last_json(out)
-    assert code == 1, err  # ended HALTED: a refusal, per the policy
-    assert report["trading_state"] == "HALTED"
+    assert code == 1, err  # an unknown broker order: a refusal, per the policy
+    assert report["trading_state"] == "REDUCING"  # closes allowed, no entries (issue 14)
     assert report["reconciliation"]["unknown_orders"]
 
     code, out, _ = invoke("status", "--config", str(config))
@@ -137,7 +137,7 @@ def test_an_acknowledged_unknown_broker_order_no_longer_halts(
     assert re.search(rf"permId {perm_id}\b", out)
 
     code, out, err = invoke("run", "--once", "--json", "--config", str(config))
-    assert code == 1 and last_json(out)["trading_state"] == "HALTED"  # every restart
+    assert code == 1 and last_json(out)["trading_state"] == "REDUCING"  # every restart
 
     assert invoke("ack", str(perm_id), "--config", str(config))[0] == 2  # by whom? why?
     code, out, err = invoke(

@@ -13,8 +13,9 @@ realized P&L with commissions, governors used.
 
 Exit codes (the common policy): 0 the run finished (``--once``: its cycle had no error and
 did not end HALTED; a loop: stopped by SIGTERM), 1 the gateway could not be reached / refused
-(paper interlock, another account's journal) or the last cycle reported an error or ended
-HALTED (an unknown broker order, the kill switch), 2 a usage or configuration error, 130
+(paper interlock, another account's journal) or the last cycle reported an error, ended
+HALTED (the kill switch, the paper interlock) or found an unknown broker order (REDUCING: closes
+allowed, no entries), 2 a usage or configuration error, 130
 stopped by Ctrl-C.
 """
 
@@ -189,6 +190,15 @@ async def _run(cfg: AppConfig, *, once: bool, as_json: bool, start: datetime | N
         if last.trading_state == "HALTED":
             if not as_json:
                 typer.echo(f"error: trading is HALTED: {last.state_cause}", err=True)
+            return EXIT_FAILURE
+        unknown = last.reconciliation.unknown_orders if last.reconciliation else ()
+        if unknown:  # REDUCING until the operator looks: entries refused, closes allowed
+            if not as_json:
+                typer.echo(
+                    f"error: {len(unknown)} unknown broker order(s); trading is "
+                    f"{last.trading_state} until acknowledged (ibkr-trader ack) or resumed",
+                    err=True,
+                )
             return EXIT_FAILURE
         return EXIT_OK
 
