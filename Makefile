@@ -11,7 +11,7 @@ VENV := .venv
 RUN := $(UV) run --frozen --no-sync
 SRC := src/ibkr_trader
 
-.PHONY: run test lint types pytest bench chaos sim clean env
+.PHONY: run test test-dates lint types pytest bench chaos sim clean env
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -37,6 +37,12 @@ pytest: env
 	$(RUN) pytest --cov=ibkr_trader --cov-report=term --cov-fail-under=85 -q
 
 test: lint types pytest
+
+# the date sweep: every date- and time-sensitive test (pytest -m dates) with the rig's clock at
+# each instant of ibkr_trader.testing.SWEEP (a Monday open, a Friday close, Thanksgiving, an early
+# close, two DST Sunday nights, New Year's Eve), DATES_JOBS instants at a time
+test-dates: env
+	$(RUN) python -m ibkr_trader.testing.sweep --jobs $${DATES_JOBS:-2}
 
 # every benchmark; the soak runs SOAK_CYCLES cycles (10,000 for the long soak)
 bench: env

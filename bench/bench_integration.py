@@ -22,7 +22,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,6 @@ from ib_async import IB, LimitOrder, Option, Stock
 from ibkr_trader.broker.contracts import ContractManager
 from ibkr_trader.broker.market_data import MarketDataProvider
 from ibkr_trader.broker.pacing import HistoricalPacer
-from ibkr_trader.clock import SystemClock
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
 from ibkr_trader.journal import AsyncJournal, Journal
@@ -39,6 +37,7 @@ from ibkr_trader.logging import configure_logging
 from ibkr_trader.models import ExecutionMode, OrderStatus, StrategyContext, TradingSignal
 from ibkr_trader.risk import RiskLimits, RiskManager
 from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.testing import select_expiry
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 50
 CLOSE_N = 20
@@ -63,11 +62,8 @@ def _ms(seconds: float) -> float:
 
 
 def _expiry(sim: SimulatedGateway) -> str:
-    today = datetime.now(UTC).date()
-    for expiry in sim.catalog.expirations("SPY"):
-        if 8 <= (datetime.strptime(expiry, "%Y%m%d").date() - today).days <= 30:
-            return expiry
-    raise RuntimeError("no expiry")
+    """A listed SPY expiry 8-30 days out on the simulator's date (by rule, not position)."""
+    return select_expiry(sim, min_dte=8, max_dte=30)
 
 
 def _strikes(sim: SimulatedGateway, count: int) -> list[float]:
@@ -85,7 +81,7 @@ def _con_id(sim: SimulatedGateway, expiry: str, strike: float) -> int:
 async def _gateway(
     sim: SimulatedGateway, tmp: Path, client_id: int, name: str
 ) -> tuple[IBKRGateway, Journal]:
-    clock = SystemClock()
+    clock = sim.clock
     journal = Journal.open(tmp / f"{name}.sqlite3", ExecutionMode.PAPER, clock)
     risk = RiskManager(LOOSE, journal, clock, kill_switch_path=tmp / "HALT")
     gw = IBKRGateway(
@@ -126,7 +122,7 @@ async def bench_orders(tmp: Path) -> dict[str, Any]:
                 strike=strike,
                 right="C",
                 strategy_id="bench",
-                timestamp=datetime.now(UTC),
+                timestamp=sim.clock.now(),
                 signal_id=f"bench-{i}",
             )
 

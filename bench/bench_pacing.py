@@ -28,7 +28,6 @@ from typing import Any
 
 import structlog
 
-from ibkr_trader.clock import SystemClock
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal
 from ibkr_trader.models import ExecutionMode, OrderStatus
@@ -79,7 +78,7 @@ async def run(n_positions: int) -> dict[str, Any]:
             return original(conn_id, fields)
 
         sim.state.handle = handle  # type: ignore[method-assign]
-        clock = SystemClock()
+        clock = sim.clock
         journal = Journal.open(tmp / "j.sqlite", ExecutionMode.PAPER, clock)
         limits = load_risk_limits(env={}, section={"max_open_positions": 1000})
         risk = RiskManager(limits, journal, clock, kill_switch_path=tmp / "HALT")

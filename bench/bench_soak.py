@@ -29,7 +29,6 @@ from typing import Any
 
 import structlog
 
-from ibkr_trader.clock import SystemClock
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal
 from ibkr_trader.models import ExecutionMode, OrderStatus
@@ -85,7 +84,7 @@ def sample(sim: SimulatedGateway, cycle: int) -> dict[str, Any]:
 async def run(cycles: int, mode: str) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
     async with SimulatedGateway(SimConfig(port=0, pacing=False)) as sim:
-        clock = SystemClock()
+        clock = sim.clock
         journal = Journal.open(tmp / "soak.sqlite", ExecutionMode.DRY_RUN, clock)
         risk = RiskManager(load_risk_limits(env={}), journal, clock, kill_switch_path=tmp / "H")
         gw = IBKRGateway(

@@ -1,12 +1,56 @@
-"""Project-wide test hygiene: no test leaks logging configuration into the next one."""
+"""Project-wide test hygiene.
+
+- No test leaks logging configuration into the next one.
+- No test reads the wall clock. Every ``SystemClock().now()`` (and so every simulator that
+  was given no start time) reads the rig's fixed instant instead, ticking from there
+  (``IBKR_TRADER_TEST_AT`` moves it: see :mod:`ibkr_trader.testing.instants`). A test that is
+  about the real clock says so with ``@pytest.mark.wall_clock``.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 
 import pytest
 import structlog
+
+from ibkr_trader.clock import SystemClock
+from ibkr_trader.testing import rig_instant
+
+#: Everything that trades, closes, counts days or checks market hours: ``make test-dates`` runs
+#: these (``-m dates``) at every instant of the sweep. A test elsewhere opts in with
+#: ``@pytest.mark.dates``.
+DATE_SENSITIVE = (
+    "tests/chaos/test_known_bugs.py",
+    "tests/integration/",
+    "tests/integrations/",
+    "tests/journal/",
+    "tests/orchestrator/",
+    "tests/risk/",
+    "tests/security/",
+    "tests/strategies/",
+    "tests/test_cli.py",
+    "tests/test_market_hours.py",
+    "tests/test_reconcile.py",
+    "tests/testing/",
+)
+#: ... except these, which read no time at all (pure indicator arithmetic; a SIGKILL test of the
+#: journal's file handling): the sweep would only spend minutes on them.
+NOT_DATE_SENSITIVE = (
+    "tests/integrations/test_indicators.py",
+    "tests/journal/test_kill.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    root = config.rootpath
+    for item in items:
+        where = item.path.relative_to(root).as_posix()
+        if where.startswith(DATE_SENSITIVE) and not where.startswith(NOT_DATE_SENSITIVE):
+            item.add_marker(pytest.mark.dates)
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +63,17 @@ def _reset_logging() -> Iterator[None]:
         if handler not in handlers:
             root.removeHandler(handler)
     root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
+def _rig_time_instead_of_the_wall_clock(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.node.get_closest_marker("wall_clock") is not None:
+        return
+    start, anchor = rig_instant(), time.monotonic()
+
+    def now(self: SystemClock) -> datetime:
+        return start + timedelta(seconds=time.monotonic() - anchor)
+
+    monkeypatch.setattr(SystemClock, "now", now)

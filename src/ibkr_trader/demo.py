@@ -17,7 +17,6 @@ import math
 import os
 import sys
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -149,7 +148,7 @@ async def build_demo_signal(
         right="C",
         signal_strength=1.0,
         strategy_id=DEMO_CONTEXT.strategy_id,
-        timestamp=datetime.now(UTC),
+        timestamp=SystemClock().now(),
     )
 
 

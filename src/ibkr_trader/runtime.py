@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +121,7 @@ async def _simulator(config: AppConfig) -> AsyncIterator[Any]:
         port=0,
         pacing=False,
         calendar=True,
-        start=replay_start(datetime.now(UTC)),
+        start=replay_start(SystemClock().now()),
     )
     async with SimulatedGateway(sim_config) as sim:
         yield sim

@@ -10,14 +10,15 @@ import pytest
 from ibkr_trader.broker.connection import IBKRConnection
 from ibkr_trader.broker.contracts import ContractManager
 from ibkr_trader.broker.market_data import MarketDataProvider
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import open_sim
 
 _client_ids = itertools.count(11)
 
 
 @pytest.fixture
 async def gateway() -> AsyncIterator[SimulatedGateway]:
-    async with SimulatedGateway(SimConfig(pacing=False)) as gw:
+    async with open_sim() as gw:
         yield gw
 
 

@@ -18,7 +18,8 @@ from ibkr_trader.broker.exceptions import (
 from ibkr_trader.broker.market_data import MarketDataProvider
 from ibkr_trader.broker.pacing import HistoricalPacer
 from ibkr_trader.models import ContractSpec
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import open_sim
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -216,7 +217,7 @@ async def test_error_162_is_a_pacing_violation(
 
 
 async def test_pacer_keeps_a_burst_inside_ib_pacing_rules() -> None:
-    async with SimulatedGateway(SimConfig(pacing=True)) as gateway:
+    async with open_sim(pacing=True) as gateway:
         conn = IBKRConnection(gateway.host, gateway.port, client_id=31, reconnect=False)
         await conn.connect(5.0)
         try:
@@ -232,7 +233,7 @@ async def test_pacer_keeps_a_burst_inside_ib_pacing_rules() -> None:
 
 
 async def test_without_the_pacer_the_gateway_answers_162() -> None:
-    async with SimulatedGateway(SimConfig(pacing=True)) as gateway:
+    async with open_sim(pacing=True) as gateway:
         conn = IBKRConnection(gateway.host, gateway.port, client_id=32, reconnect=False)
         await conn.connect(5.0)
         try:

@@ -1,6 +1,6 @@
 """The trading process of the kill -9 chaos scenario (run as a subprocess, then SIGKILLed).
 
-``python driver.py --port P --journal J --kill-switch K --seed S --steps N [--final]``
+``python driver.py --port P --journal J --kill-switch K --seed S --steps N --at T [--final]``
 connects to the simulator in PAPER mode on client id 7, reconciles the journal with the
 gateway first (as a restarted process must), then submits a deterministic sequence of signals
 (the same seed gives the same signal ids, so a restarted driver replays the very same orders,
@@ -14,13 +14,14 @@ import argparse
 import asyncio
 import random
 import sys
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chaos.engine import CONTEXT, EXPECTED, build_stack, contract_terms, signal_for
-from ibkr_trader.clock import SystemClock
 from ibkr_trader.reconcile import Reconciler
+from ibkr_trader.sim.clock import SimClock
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -30,13 +31,15 @@ async def main(args: argparse.Namespace) -> int:
 
     logging.disable(logging.CRITICAL)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    # the simulator's time, passed in, ticking from there: never this machine's date
+    clock = SimClock(datetime.fromisoformat(args.at))
     journal, risk, gw = await build_stack(
-        "127.0.0.1", args.port, Path(args.journal), Path(args.kill_switch), client_id=7
+        "127.0.0.1", args.port, Path(args.journal), Path(args.kill_switch), 7, clock
     )
     rng = random.Random(args.seed * 7919)
     try:
         await gw.connect(timeout=10.0)
-        reconciler = Reconciler(gw.connection, gw.journal, risk, gw.mode, SystemClock())
+        reconciler = Reconciler(gw.connection, gw.journal, risk, gw.mode, clock)
         report = await reconciler.reconcile("start-up", 10.0)
         if report.error is not None or report.unknown_orders:
             print(f"VIOLATION start-up reconciliation: {report.summary()}", flush=True)
@@ -72,6 +75,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=8)
     p.add_argument("--final", action="store_true")
+    p.add_argument("--at", required=True, help="the simulator's current time (ISO, aware)")
     return p.parse_args(argv)
 
 

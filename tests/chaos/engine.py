@@ -38,14 +38,15 @@ from typing import Any
 
 from ibkr_trader.broker.connection import IBKRConnection
 from ibkr_trader.broker.exceptions import BrokerError
-from ibkr_trader.clock import SystemClock
+from ibkr_trader.clock import Clock
 from ibkr_trader.integrations.exceptions import GatewayError
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal, JournalError
 from ibkr_trader.models import ExecutionMode, TradingState
 from ibkr_trader.reconcile import Reconciler
 from ibkr_trader.risk import RiskManager, load_risk_limits
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import open_sim
 
 try:  # the orchestrator is another room's; scenarios fall back to the gateway without it
     from ibkr_trader.orchestrator import TradingOrchestrator
@@ -83,7 +84,7 @@ class ScenarioResult:
 
 
 class OrderClock:
-    """Wall-clock receive time of every new order at the simulator (wraps ``state.handle``)."""
+    """Simulated receive time of every new order at the simulator (wraps ``state.handle``)."""
 
     def __init__(self, sim: SimulatedGateway) -> None:
         self.times: dict[str, datetime] = {}
@@ -94,7 +95,7 @@ class OrderClock:
             n = len(state.orders)
             actions = original(conn_id, fields)
             for order in state.orders[n:]:
-                self.times.setdefault(order.order_ref, datetime.now(UTC))
+                self.times.setdefault(order.order_ref, sim.clock.now())
             return actions
 
         state.handle = handle  # type: ignore[method-assign]
@@ -117,9 +118,15 @@ def signal_for(i: int, expiry: str, strike: float, limit: float, qty: int) -> di
 
 
 async def build_stack(
-    sim_host: str, sim_port: int, journal_path: Path, kill_switch: Path, client_id: int
+    sim_host: str,
+    sim_port: int,
+    journal_path: Path,
+    kill_switch: Path,
+    client_id: int,
+    clock: Clock,
 ) -> tuple[Journal, RiskManager, IBKRGateway]:
-    clock = SystemClock()
+    """The trading side on ``clock``: the simulator's own, or (in the driver process) one
+    that starts at the simulator's time and ticks from there."""
     journal = Journal.open(journal_path, ExecutionMode.PAPER, clock)
     risk = RiskManager(load_risk_limits(env={}), journal, clock, kill_switch_path=kill_switch)
     connection = IBKRConnection(
@@ -249,7 +256,7 @@ async def run_scenario(seed: int, workdir: Path, *, allow_kill: bool = True) -> 
     loop.set_exception_handler(on_error)
     await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
     try:
-        async with SimulatedGateway(SimConfig(port=0, pacing=False, seed=seed % 997)) as sim:
+        async with open_sim(seed=seed % 997) as sim:
             clock = OrderClock(sim)
             if kind == "kill9":
                 await _kill_scenario(seed, workdir, sim, result)
@@ -282,7 +289,7 @@ async def _inprocess_scenario(
 ) -> None:
     rng = random.Random(seed)
     journal, risk, gw = await build_stack(
-        sim.host, sim.port, workdir / "journal.sqlite", workdir / "HALT", client_id=7
+        sim.host, sim.port, workdir / "journal.sqlite", workdir / "HALT", 7, sim.clock
     )
     orch = None
     try:
@@ -291,8 +298,8 @@ async def _inprocess_scenario(
         if TradingOrchestrator is not None:
             orch = TradingOrchestrator(
                 gw,
-                [StrategyA(SystemClock()), StrategyB(SystemClock())],
-                clock=SystemClock(),
+                [StrategyA(sim.clock), StrategyB(sim.clock)],
+                clock=sim.clock,
                 timeout=2.0,
                 order_timeout=1.0,
             )
@@ -327,7 +334,7 @@ async def _inprocess_scenario(
         if not await wait_connected(gw):
             result.violations.append("did not reconnect after the faults stopped")
             return
-        reconciler = Reconciler(gw.connection, gw.journal, risk, gw.mode, SystemClock())
+        reconciler = Reconciler(gw.connection, gw.journal, risk, gw.mode, sim.clock)
         report = await reconciler.reconcile("chaos-settle", 5.0)
         if report.error is not None:
             result.violations.append(f"reconciliation failed: {report.error}")
@@ -371,6 +378,8 @@ async def _kill_scenario(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     first = await asyncio.create_subprocess_exec(
         *args,
+        "--at",
+        sim.clock.now().isoformat(),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
         env=env,
@@ -392,6 +401,8 @@ async def _kill_scenario(
         await sim.restart(down_for=0.05)
     second = await asyncio.create_subprocess_exec(
         *args,
+        "--at",
+        sim.clock.now().isoformat(),
         "--final",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
@@ -407,7 +418,7 @@ async def _kill_scenario(
     await asyncio.sleep(0.05)
     if sim.standing_subscriptions() != 0:
         result.violations.append(f"{sim.standing_subscriptions()} standing subscriptions")
-    with Journal.open(journal_path, ExecutionMode.PAPER, SystemClock()) as journal:
+    with Journal.open(journal_path, ExecutionMode.PAPER, sim.clock) as journal:
         result.violations += check_invariants(sim, journal, None)
     result.orders = len(sim.received_orders)
     result.fills = len(sim.state.executions)

@@ -15,38 +15,27 @@ from pathlib import Path
 
 import pytest
 
-from ibkr_trader.clock import SystemClock
-from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
-from ibkr_trader.journal import AsyncJournal, Journal
-from ibkr_trader.models import ExecutionMode, OrderStatus
-from ibkr_trader.risk import RiskManager, load_risk_limits
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.integrations.ibkr_gateway import IBKRGateway
+from ibkr_trader.models import OrderStatus
+from ibkr_trader.risk import load_risk_limits
+from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import build_rig, open_sim, select_expiry
 
 
 @pytest.fixture
 async def paper(tmp_path: Path) -> AsyncIterator[tuple[SimulatedGateway, IBKRGateway]]:
-    async with SimulatedGateway(SimConfig(port=0, pacing=False)) as sim:
-        clock = SystemClock()
-        journal = Journal.open(tmp_path / "j.sqlite", ExecutionMode.PAPER, clock)
-        risk = RiskManager(load_risk_limits(env={}), journal, clock, tmp_path / "HALT")
-        gw = IBKRGateway(
-            GatewayConfig(host=sim.host, port=sim.port, client_id=41),
-            risk,
-            ExecutionMode.PAPER,
-            journal=AsyncJournal(journal),
-            clock=clock,
-        )
-        await gw.connect(5.0)
+    async with open_sim() as sim:
+        rig = await build_rig(sim, tmp_path, risk_limits=load_risk_limits(env={}), client_id=41)
         try:
-            yield sim, gw
+            yield sim, rig.gateway
         finally:
-            await gw.disconnect()
-            journal.close()
+            await rig.aclose()
 
 
 async def _buy(gw: IBKRGateway, sim: SimulatedGateway, n: int) -> None:
     chain = await gw.contracts.option_chain("SPY", 5.0)
-    expiry = sorted(chain.expirations)[3]
+    expiry = select_expiry(sim)  # by rule (7-21 days out), never by list position
+    assert expiry in chain.expirations
     data = await gw.get_market_data("SPY", 5.0)
     strike = min(chain.strikes, key=lambda s: abs(s - data.last_price))
     signal = {

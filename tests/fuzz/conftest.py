@@ -24,13 +24,13 @@ from hypothesis import HealthCheck, settings
 
 from ibkr_trader.broker.connection import IBKRConnection
 from ibkr_trader.broker.orders import OrderSpec
-from ibkr_trader.clock import SystemClock
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal
 from ibkr_trader.models import ContractSpec, ExecutionMode, OptionRight
 from ibkr_trader.risk import RiskManager, load_risk_limits
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
 from ibkr_trader.strategies.selection import SelectionConfig, select_expiry
+from ibkr_trader.testing import sim_config
 
 T = TypeVar("T")
 
@@ -121,9 +121,9 @@ CONTEXT = {
 async def _start(
     tmp: Path,
 ) -> tuple[SimulatedGateway, IBKRGateway, Journal, IBKRConnection, dict[str, Any]]:
-    sim = SimulatedGateway(SimConfig(port=0, pacing=False))
+    sim = SimulatedGateway(sim_config())
     await sim.start()
-    clock = SystemClock()
+    clock = sim.clock
     journal = Journal.open(tmp / "fuzz.sqlite", ExecutionMode.PAPER, clock)
     risk = RiskManager(load_risk_limits(env={}), journal, clock, kill_switch_path=tmp / "HALT")
     connection = IBKRConnection(

@@ -8,12 +8,11 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from ibkr_trader.clock import SystemClock
+from ibkr_trader.clock import ManualClock
 from ibkr_trader.integrations.exceptions import GatewayError, PaperInterlockError
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal
@@ -25,7 +24,15 @@ from ibkr_trader.models import (
     TradingState,
 )
 from ibkr_trader.risk import RiskLimits, RiskManager
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import (
+    atm_strike,
+    make_signal,
+    open_sim,
+    option_con_id,
+    rig_instant,
+    select_expiry,
+)
 
 CONTEXT = StrategyContext(
     strategy_id="e2e",
@@ -41,7 +48,7 @@ async def _gateway(
     sim: SimulatedGateway, tmp_path: Path, mode: ExecutionMode
 ) -> tuple[IBKRGateway, Journal, RiskManager]:
     n = next(_ids)
-    clock = SystemClock()
+    clock = sim.clock
     journal = Journal.open(tmp_path / f"e2e-{n}.sqlite3", mode, clock)
     risk = RiskManager(RiskLimits(), journal, clock, kill_switch_path=tmp_path / f"HALT-{n}")
     gw = IBKRGateway(
@@ -54,49 +61,15 @@ async def _gateway(
     return gw, journal, risk
 
 
-def _expiry(sim: SimulatedGateway) -> str:
-    today = datetime.now(UTC).date()
-    for expiry in sim.catalog.expirations("SPY"):
-        if 8 <= (datetime.strptime(expiry, "%Y%m%d").date() - today).days <= 30:
-            return expiry
-    raise AssertionError("no expiry")
-
-
-def _strike(sim: SimulatedGateway) -> float:
-    stock = sim.catalog.stock("SPY")
-    assert stock is not None
-    price = sim.market.price(stock.con_id)
-    return float(min(sim.catalog.strikes("SPY"), key=lambda s: abs(s - price)))
-
-
-def _option(sim: SimulatedGateway, expiry: str, strike: float) -> int:
-    found = sim.catalog.find(symbol="SPY", sec_type="OPT", expiry=expiry, strike=strike, right="C")
-    return found[0].con_id
-
-
 def _signal(
     sim: SimulatedGateway, limit: float | None = None, signal_id: str = ""
 ) -> TradingSignal:
-    expiry, strike = _expiry(sim), _strike(sim)
-    ask = sim.market.quote(_option(sim, expiry, strike)).ask
-    return TradingSignal(
-        symbol="SPY",
-        action="BUY",
-        quantity=1,
-        order_type="LMT",
-        limit_price=limit if limit is not None else round(ask * 1.05 + 0.05, 2),
-        expiry=expiry,
-        strike=strike,
-        right="C",
-        strategy_id="e2e",
-        timestamp=datetime.now(UTC),
-        signal_id=signal_id,
-    )
+    return make_signal(sim, limit_price=limit, signal_id=signal_id, strategy_id="e2e")
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimulatedGateway]:
-    async with SimulatedGateway(SimConfig(pacing=False)) as gw:
+    async with open_sim() as gw:
         yield gw
 
 
@@ -134,7 +107,7 @@ async def test_paper_cycle_journals_every_step_and_tags_every_order(
 
 
 async def test_paper_interlock_against_a_live_account(tmp_path: Path) -> None:
-    async with SimulatedGateway(SimConfig(pacing=False, accounts=("U1234567",))) as live:
+    async with open_sim(accounts=("U1234567",)) as live:
         gw, journal, risk = await _gateway(live, tmp_path, ExecutionMode.PAPER)
         with pytest.raises(PaperInterlockError):
             await gw.connect(timeout=5.0)
@@ -149,8 +122,9 @@ async def test_paper_interlock_against_a_live_account(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("port", [4001, 7496])
 def test_paper_refuses_live_ports(tmp_path: Path, port: int) -> None:
-    journal = Journal.open(tmp_path / "p.sqlite3", ExecutionMode.PAPER, SystemClock())
-    risk = RiskManager(RiskLimits(), journal, SystemClock(), kill_switch_path=tmp_path / "H")
+    clock = ManualClock(rig_instant())
+    journal = Journal.open(tmp_path / "p.sqlite3", ExecutionMode.PAPER, clock)
+    risk = RiskManager(RiskLimits(), journal, clock, kill_switch_path=tmp_path / "H")
     with pytest.raises(PaperInterlockError):
         IBKRGateway(GatewayConfig(port=port), risk, ExecutionMode.PAPER, journal=journal)
     with pytest.raises(GatewayError):
@@ -163,8 +137,8 @@ def test_paper_refuses_live_ports(tmp_path: Path, port: int) -> None:
 async def test_forty_percent_loss_on_a_short_option_is_an_emergency_stop(
     sim: SimulatedGateway, tmp_path: Path
 ) -> None:
-    expiry, strike = _expiry(sim), _strike(sim)
-    con_id = _option(sim, expiry, strike)
+    expiry, strike = select_expiry(sim), atm_strike(sim)
+    con_id = option_con_id(sim, expiry, strike)
     premium = sim.market.price(con_id)
     sim.seed_position(sim.accounts[0], "SPY", -1, premium * 100, con_id=con_id)
     gw, journal, _risk = await _gateway(sim, tmp_path, ExecutionMode.PAPER)
@@ -220,7 +194,7 @@ async def test_dry_run_fills_at_the_quote_into_the_simulated_book(
     try:
         await gw.connect(timeout=5.0)
         signal = _signal(sim)
-        ask = sim.market.quote(_option(sim, signal.expiry, signal.strike)).ask
+        ask = sim.market.quote(option_con_id(sim, signal.expiry, signal.strike)).ask
         result = await gw.submit_order(signal, CONTEXT, timeout=5.0)
         assert result.status is OrderStatus.SIMULATED
         assert result.fill_price == pytest.approx(ask, abs=0.02) and result.fill_price > 0
@@ -250,6 +224,8 @@ def test_command_line_dry_run_cycle_prints_the_whole_flow(tmp_path: Path) -> Non
         [
             sys.executable,
             "-m",
+            "ibkr_trader.testing.at",  # the subprocess runs at the rig's instant too
+            rig_instant().isoformat(),
             "ibkr_trader.integrations.ibkr_gateway",
             "--mode=dry_run",
             "--symbol=SPY",

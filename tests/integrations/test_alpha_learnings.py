@@ -19,7 +19,7 @@ from ibkr_trader.integrations.market_data_pipeline import check_history_minutes
 from ibkr_trader.models import ContractSpec, ExecutionMode, OrderStatus
 from ibkr_trader.sim import SimulatedGateway
 
-from .conftest import CONTEXT, Rig, RigFactory, make_signal, pick_expiry
+from .conftest import CONTEXT, Rig, RigFactory, make_signal, select_expiry
 
 MSG_REQ_MKT_DATA = 1
 MSG_REQ_HISTORICAL_DATA = 20
@@ -125,7 +125,7 @@ async def test_timeout_reaches_positions(paper: Rig) -> None:
         1,
         500.0,
         sec_type="OPT",
-        expiry=pick_expiry(paper.sim),
+        expiry=select_expiry(paper.sim),
         strike=600.0,
         right="C",
     )
@@ -139,7 +139,9 @@ async def test_timeout_reaches_positions(paper: Rig) -> None:
 
 async def test_contract_qualification_required(paper: Rig) -> None:
     gw = paper.gateway
-    unqualified = ContractSpec(symbol="SPY", expiry=pick_expiry(paper.sim), strike=600.0, right="C")
+    unqualified = ContractSpec(
+        symbol="SPY", expiry=select_expiry(paper.sim), strike=600.0, right="C"
+    )
     order = OrderSpec(
         action="BUY",
         quantity=1,
@@ -152,7 +154,7 @@ async def test_contract_qualification_required(paper: Rig) -> None:
     with pytest.raises(ContractQualificationError):
         await gw.connection.place_order(unqualified, order, timeout=2.0)
     with pytest.raises(ContractQualificationError):
-        await gw.contracts.qualify_option_contract("SPY", pick_expiry(paper.sim), 9999.0, "C")
+        await gw.contracts.qualify_option_contract("SPY", select_expiry(paper.sim), 9999.0, "C")
     result = await gw.submit_order(
         make_signal(paper.sim, strike=9999.0, limit_price=1.0), CONTEXT, timeout=5.0
     )

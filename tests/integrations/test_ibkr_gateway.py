@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ibkr_trader.broker.connection import ConnectionState, IBKRConnection
-from ibkr_trader.clock import SystemClock
+from ibkr_trader.clock import ManualClock
 from ibkr_trader.integrations.exceptions import (
     BrokerError,
     GatewayAuthenticationError,
@@ -29,7 +29,8 @@ from ibkr_trader.integrations.ibkr_gateway import (
 from ibkr_trader.journal import AsyncJournal, Journal
 from ibkr_trader.models import ExecutionMode, OrderStatus, TradingState
 from ibkr_trader.risk import RiskManager
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import open_sim, rig_instant
 
 from .conftest import CONTEXT, Rig, RigFactory, limits, make_signal, next_client_id
 
@@ -38,8 +39,9 @@ MSG_REQ_HISTORICAL_DATA = 20
 
 
 def _risk(tmp_path: Path, mode: ExecutionMode) -> tuple[RiskManager, Journal]:
-    journal = Journal.open(tmp_path / f"j-{mode.value}.sqlite3", mode, SystemClock())
-    return RiskManager(limits(), journal, SystemClock(), tmp_path / "HALT"), journal
+    clock = ManualClock(rig_instant())
+    journal = Journal.open(tmp_path / f"j-{mode.value}.sqlite3", mode, clock)
+    return RiskManager(limits(), journal, clock, tmp_path / "HALT"), journal
 
 
 def _free_port() -> int:
@@ -268,7 +270,7 @@ async def test_market_data_farm_broken_refuses_to_connect(
 async def test_paper_interlock_against_a_live_account_halts_and_journals(
     rig_factory: RigFactory,
 ) -> None:
-    async with SimulatedGateway(SimConfig(pacing=False, accounts=("U1234567",))) as live:
+    async with open_sim(accounts=("U1234567",)) as live:
         rig = await rig_factory(live, connect=False)
         with pytest.raises(PaperInterlockError, match="not a paper account"):
             await rig.gateway.connect(timeout=5.0)
@@ -291,7 +293,7 @@ async def test_paper_interlock_against_a_live_account_halts_and_journals(
 
 
 async def test_dry_run_against_a_live_account_never_sends(rig_factory: RigFactory) -> None:
-    async with SimulatedGateway(SimConfig(pacing=False, accounts=("U1234567",))) as live:
+    async with open_sim(accounts=("U1234567",)) as live:
         rig = await rig_factory(live, ExecutionMode.DRY_RUN)
         assert rig.gateway.account == "U1234567"
         result = await rig.gateway.submit_order(make_signal(live), CONTEXT, timeout=5.0)
@@ -303,8 +305,7 @@ async def test_dry_run_against_a_live_account_never_sends(rig_factory: RigFactor
 
 
 async def test_paper_with_several_accounts_needs_a_choice(rig_factory: RigFactory) -> None:
-    cfg = SimConfig(pacing=False, accounts=("DU111", "DU222"))
-    async with SimulatedGateway(cfg) as multi:
+    async with open_sim(accounts=("DU111", "DU222")) as multi:
         rig = await rig_factory(multi, connect=False)
         with pytest.raises(PaperInterlockError, match="2 accounts"):
             await rig.gateway.connect(timeout=5.0)

@@ -162,7 +162,7 @@ class FakeServerClock:
 
 async def test_staleness_is_measured_on_the_gateway_clock_not_the_local_one() -> None:
     # the quote is fresh by the local clock, but the gateway says 400 s have passed
-    local_now = datetime.now(UTC)
+    local_now = T0
     source = FakeSource(_quote(local_now), _bars(30))
     pipeline = MarketDataPipeline(source, FakeServerClock(local_now + timedelta(seconds=400)))
     data = await pipeline.fetch_market_data("SPY", timeout=1.0)

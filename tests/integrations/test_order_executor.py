@@ -13,7 +13,7 @@ from ibkr_trader.integrations.order_executor import OrderExecutor
 from ibkr_trader.models import ExecutionMode, OrderStatus, TradeRequest, TradingState
 from ibkr_trader.sim import SimulatedGateway
 
-from .conftest import CONTEXT, Rig, RigFactory, limits, make_signal, option_ask, pick_expiry
+from .conftest import CONTEXT, Rig, RigFactory, limits, make_signal, option_ask, select_expiry
 
 
 async def test_paper_fill_reports_filled_with_price_and_ib_ids(paper: Rig) -> None:
@@ -295,7 +295,7 @@ async def test_dry_run_never_reaches_the_gateway_even_with_the_account_guard(dry
 
 
 async def test_execute_request_forces_the_executor_operator_id(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     signal = make_signal(paper.sim, expiry=expiry)
     request = TradeRequest(
         symbol="SPY",

@@ -16,9 +16,10 @@ from ibkr_trader.integrations.exceptions import (
 )
 from ibkr_trader.integrations.position_manager import build_position, determine_closure_trigger
 from ibkr_trader.models import ContractSpec, ExecutionMode, OrderStatus, Position
-from ibkr_trader.sim import SimConfig, SimulatedGateway
+from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import open_sim
 
-from .conftest import CONTEXT, Rig, RigFactory, atm_strike, make_signal, pick_expiry
+from .conftest import CONTEXT, Rig, RigFactory, atm_strike, make_signal, select_expiry
 
 MSG_PLACE_ORDER = 3
 MSG_REQ_ACCOUNT_UPDATES = 6
@@ -133,7 +134,7 @@ async def test_close_with_an_unknown_reason_is_refused(paper: Rig) -> None:
 
 
 async def test_portfolio_positions_carry_pnl_and_the_ib_mark(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     strike = atm_strike(paper.sim)
     _seed_option(paper.sim, 2, expiry=expiry, strike=strike, premium=None)
     positions = await paper.gateway.get_positions(timeout=5.0)
@@ -146,7 +147,7 @@ async def test_portfolio_positions_carry_pnl_and_the_ib_mark(paper: Rig) -> None
 
 
 async def test_close_failure_reports_failed_and_can_be_retried(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     _seed_option(paper.sim, 1, expiry=expiry, strike=atm_strike(paper.sim), premium=None)
     position = (await paper.gateway.get_positions(timeout=5.0))[0]
     paper.sim.faults.reject_orders("No trading permissions")
@@ -167,7 +168,7 @@ async def test_close_failure_reports_failed_and_can_be_retried(paper: Rig) -> No
 async def test_close_all_attempts_every_position_and_one_failure_stops_none(
     paper: Rig,
 ) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     strike = atm_strike(paper.sim)
     for offset in (0, 1, 2):
         _seed_option(paper.sim, 1, expiry=expiry, strike=strike + offset, premium=None)
@@ -207,7 +208,7 @@ async def test_near_expiry_position_is_flagged_and_closed_with_the_rule(paper: R
 
 
 async def test_close_goes_through_the_risk_manager(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     _seed_option(paper.sim, 1, expiry=expiry, strike=atm_strike(paper.sim), premium=None)
     position = (await paper.gateway.get_positions(timeout=5.0))[0]
     result = await paper.gateway.close_position(position.position_id, "MANUAL", timeout=5.0)
@@ -218,7 +219,7 @@ async def test_close_goes_through_the_risk_manager(paper: Rig) -> None:
 
 
 async def test_halted_state_still_allows_closes_but_not_entries(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     _seed_option(paper.sim, 1, expiry=expiry, strike=atm_strike(paper.sim), premium=None)
     position = (await paper.gateway.get_positions(timeout=5.0))[0]
     paper.risk.halt("test")
@@ -231,7 +232,7 @@ async def test_halted_state_still_allows_closes_but_not_entries(paper: Rig) -> N
 
 
 async def test_partially_filled_close_keeps_the_rest_open(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     _seed_option(paper.sim, 2, expiry=expiry, strike=atm_strike(paper.sim), premium=None)
     position = (await paper.gateway.get_positions(timeout=5.0))[0]
     paper.sim.faults.partial_fill(0.5)
@@ -243,7 +244,7 @@ async def test_partially_filled_close_keeps_the_rest_open(paper: Rig) -> None:
 
 
 async def test_positions_timeout_returns_the_cached_positions(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     _seed_option(paper.sim, 1, expiry=expiry, strike=atm_strike(paper.sim), premium=None)
     first = await paper.gateway.get_positions(timeout=5.0)
     paper.sim.faults.delay(MSG_REQ_ACCOUNT_UPDATES, 2.0)
@@ -255,7 +256,7 @@ async def test_positions_timeout_returns_the_cached_positions(paper: Rig) -> Non
 
 
 async def test_close_all_falls_back_to_the_cache_when_the_refresh_fails(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     _seed_option(paper.sim, 1, expiry=expiry, strike=atm_strike(paper.sim), premium=None)
     await paper.gateway.get_positions(timeout=5.0)
     paper.sim.faults.delay(MSG_REQ_ACCOUNT_UPDATES, 3.0)
@@ -274,7 +275,7 @@ async def test_dry_run_positions_come_from_the_simulated_book(dry: Rig) -> None:
     p: Position = positions[0]
     assert p.price_source == "snapshot" and p.current_price > 0
     assert p.entry_price == pytest.approx(result.fill_price)
-    assert p.opened_on == ny_date(datetime.now(UTC))
+    assert p.opened_on == ny_date(dry.sim.clock.now())
     closed = await dry.gateway.close_all_positions("MANUAL", timeout=5.0)
     assert [r.status for r in closed] == [OrderStatus.SIMULATED]
     assert await dry.gateway.get_positions(timeout=5.0) == []
@@ -295,9 +296,9 @@ async def test_dry_run_price_unavailable_is_nan_not_zero(dry: Rig) -> None:
 async def test_long_option_after_a_crash_is_an_emergency_stop(
     rig_factory: RigFactory,
 ) -> None:
-    async with SimulatedGateway(SimConfig(pacing=False)) as sim:
+    async with open_sim() as sim:
         rig = await rig_factory(sim)
-        expiry = pick_expiry(sim)
+        expiry = select_expiry(sim)
         _seed_option(sim, 1, expiry=expiry, strike=atm_strike(sim), premium=None)
         sim.market.shock("SPY", 0.9)
         positions = await rig.gateway.get_positions(timeout=5.0)
@@ -309,7 +310,7 @@ async def test_long_option_after_a_crash_is_an_emergency_stop(
 
 
 async def test_paper_close_priced_by_the_portfolio_mark_sends_only_the_order(paper: Rig) -> None:
-    expiry = pick_expiry(paper.sim)
+    expiry = select_expiry(paper.sim)
     _seed_option(paper.sim, 1, expiry=expiry, strike=atm_strike(paper.sim), premium=None)
     position = (await paper.gateway.get_positions(timeout=5.0))[0]
     assert position.price_source == "portfolio"

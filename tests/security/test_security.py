@@ -6,14 +6,12 @@ import io
 import logging
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import structlog
 from typer.testing import CliRunner
 
-from ibkr_trader.clock import SystemClock
 from ibkr_trader.integrations.exceptions import PaperInterlockError
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal
@@ -22,6 +20,7 @@ from ibkr_trader.models import ExecutionMode, OrderStatus, TradingState
 from ibkr_trader.risk import RiskManager, load_risk_limits
 from ibkr_trader.sim import SimConfig, SimulatedGateway
 from ibkr_trader.strategies.selection import SelectionConfig, select_expiry
+from ibkr_trader.testing import open_sim
 
 LIVE_ACCOUNT = "U7654321"
 PAPER_ACCOUNT = "DU1234567"
@@ -37,7 +36,7 @@ CONTEXT = {
 def _gateway(
     sim: SimulatedGateway, tmp: Path, mode: ExecutionMode, account: str = ""
 ) -> tuple[IBKRGateway, RiskManager, Journal]:
-    clock = SystemClock()
+    clock = sim.clock
     journal = Journal.open(tmp / f"{mode.value}.sqlite", mode, clock)
     risk = RiskManager(load_risk_limits(env={}), journal, clock, kill_switch_path=tmp / "HALT")
     gw = IBKRGateway(
@@ -69,12 +68,12 @@ async def _signal(gw: IBKRGateway) -> dict[str, object]:
         "strike": strike,
         "right": "C",
         "strategy_id": "sec",
-        "timestamp": datetime.now(UTC),
+        "timestamp": await gw.server_time(5.0),
     }
 
 
 async def test_paper_mode_against_a_live_account_halts_and_sends_nothing(tmp_path: Path) -> None:
-    async with SimulatedGateway(SimConfig(port=0, pacing=False, accounts=(LIVE_ACCOUNT,))) as sim:
+    async with open_sim(accounts=(LIVE_ACCOUNT,)) as sim:
         gw, risk, journal = _gateway(sim, tmp_path, ExecutionMode.PAPER)
         try:
             with pytest.raises(PaperInterlockError):
@@ -100,7 +99,7 @@ async def test_paper_mode_with_a_live_account_configured_explicitly_sends_nothin
     tmp_path: Path,
 ) -> None:
     accounts = (PAPER_ACCOUNT, LIVE_ACCOUNT)
-    async with SimulatedGateway(SimConfig(port=0, pacing=False, accounts=accounts)) as sim:
+    async with open_sim(accounts=accounts) as sim:
         gw, risk, journal = _gateway(sim, tmp_path, ExecutionMode.PAPER, account=LIVE_ACCOUNT)
         try:
             with pytest.raises(PaperInterlockError):
@@ -173,7 +172,7 @@ async def test_no_account_id_in_our_logs_at_info(
     tmp_path: Path, captured_logs: tuple[io.StringIO, io.StringIO]
 ) -> None:
     ours, _ = captured_logs
-    async with SimulatedGateway(SimConfig(port=0, pacing=False)) as sim:
+    async with open_sim() as sim:
         await _cycle(sim, tmp_path, ExecutionMode.DRY_RUN)
         await _cycle(sim, tmp_path, ExecutionMode.PAPER)
     text = ours.getvalue()
@@ -185,7 +184,7 @@ async def test_no_account_id_in_ib_async_logs_at_info(
     tmp_path: Path, captured_logs: tuple[io.StringIO, io.StringIO]
 ) -> None:
     _, theirs = captured_logs
-    async with SimulatedGateway(SimConfig(port=0, pacing=False)) as sim:
+    async with open_sim() as sim:
         sim.faults.never_fill()  # a cancelled order: ib_async logs the whole Trade
         gw, _risk, journal = _gateway(sim, tmp_path, ExecutionMode.PAPER)
         try:

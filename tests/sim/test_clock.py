@@ -18,6 +18,7 @@ def nyse() -> MarketCalendar:
     return MarketCalendar(True)
 
 
+@pytest.mark.wall_clock
 def test_default_clock_follows_the_wall_clock() -> None:
     now = SimClock().now()
     assert now.tzinfo is UTC

@@ -22,7 +22,9 @@ from ib_async.objects import ExecutionFilter
 from ibkr_trader.sim import codec
 from ibkr_trader.sim.codec import ContractFields
 
-SHAPES = Path("/work/shared/reference/tws_recordings/reference_shapes.json")
+SHAPES = (
+    Path(__file__).resolve().parents[1] / "reference" / "tws_recordings" / "reference_shapes.json"
+)
 
 SPY = ContractFields(
     con_id=756733,

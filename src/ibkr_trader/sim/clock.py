@@ -27,6 +27,8 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from ibkr_trader.clock import SystemClock
+
 NY = ZoneInfo("America/New_York")
 
 #: First and last New York dates the NYSE table is built for; outside it the calendar falls
@@ -53,7 +55,7 @@ class SimClock:
 
     def __init__(self, start: datetime | None = None, *, frozen: bool = False) -> None:
         self._frozen = frozen
-        base = datetime.now(UTC) if start is None else _require_aware(start, "SimClock")
+        base = SystemClock().now() if start is None else _require_aware(start, "SimClock")
         self._base = base
         self._anchor = time.monotonic()
 
