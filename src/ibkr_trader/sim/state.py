@@ -22,6 +22,7 @@ from ibkr_trader.sim.clock import MarketCalendar, SimClock
 from ibkr_trader.sim.codec import ContractFields, Fields
 from ibkr_trader.sim.contracts import ContractCatalog, ContractInfo
 from ibkr_trader.sim.faults import FaultInjector
+from ibkr_trader.sim.matching import match
 
 NY: Final = ZoneInfo("America/New_York")
 
@@ -1503,17 +1504,11 @@ class GatewayState:
         if self.faults.no_bid_ask:
             return out
         q = self.market.quote(order.con_id)
-        buy = order.action == "BUY"
-        price = float(q.ask) if buy else float(q.bid)
-        if not price or price <= 0 or math.isnan(price):
+        got = match(order.action, order.order_type, order.lmt_price, order.remaining, q.bid, q.ask)
+        if got is None:
             return out
-        if order.order_type == "LMT":
-            assert order.lmt_price is not None
-            if (buy and price > order.lmt_price + 1e-9) or (
-                not buy and price < order.lmt_price - 1e-9
-            ):
-                return out
-        qty = order.remaining
+        price = got.price
+        qty = got.quantity
         if self.faults.partial_fraction is not None:
             part = math.floor(order.total_quantity * self.faults.partial_fraction)
             qty = float(max(1, part)) if qty > 1 else qty
