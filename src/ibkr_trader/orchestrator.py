@@ -103,6 +103,7 @@ class CycleAction:
     """One thing the cycle did or decided not to do, with its reason."""
 
     kind: str  # entry | no_entry | close | close_all | deferred | reconcile | alert | error
+    # | working (a resting entry looked after: filled, expired, cancelled, still working)
     # | cancel (a working order of ours cancelled: HALT, deadline) | foreign (left alone)
     reason: str
     symbol: str = ""
@@ -250,8 +251,14 @@ class TradingOrchestrator:
         order_timeout: float = 30.0,
         quarantine_after_seconds: float = QUARANTINE_AFTER_SECONDS,
         manage_foreign_positions: bool = False,
+        rest_entries: bool = False,
     ) -> None:
         self.gateway = gateway
+        # a limit entry not filled within order_timeout rests (DAY) instead of being
+        # cancelled, and is looked after every cycle: the same for paper and dry-run
+        self.rest_entries = bool(rest_entries)
+        if rest_entries:
+            gateway.executor.rest_entries = True
         self.manage_foreign_positions = bool(manage_foreign_positions)
         self.strategies = list(strategies)
         self.risk = risk or gateway.risk_manager
@@ -267,6 +274,8 @@ class TradingOrchestrator:
             clock,
             order_timeout=order_timeout,
         )
+        if self.reconciler.venue_orders is None:
+            self.reconciler.venue_orders = gateway.executor.venue_orders
         self.alerts = alerts or AlertHook()
         if not self.alerts.has_sink:
             self.alerts.set_sink(gateway.journal.record_event)
@@ -401,6 +410,10 @@ class TradingOrchestrator:
             return
 
         if self.needs_reconciliation:
+            if self.reconcile_trigger == "start-up":
+                # the dry-run venue reloads its resting orders first (paper's are at IB)
+                for ref in await gw.executor.restore_working():
+                    report.add(CycleAction("working", "restored from the journal", order_id=ref))
             rec = await self.reconciler.reconcile(self.reconcile_trigger, self.timeout)
             self.last_reconciliation = rec
             report.reconciliation = rec
@@ -447,7 +460,10 @@ class TradingOrchestrator:
 
     async def _look_after_working_orders(self, report: CycleReport) -> None:
         """HALT cancels our working entries; our orders past their deadline are cancelled.
-        Either is followed by a reconciliation (the gateway's word on how each ended)."""
+        Either is followed by a reconciliation (the gateway's word on how each ended).
+        First the executor's resting entries (``rest_entries``): re-priced, and finished when
+        over (filled, expired at the close, cancelled on a HALT)."""
+        await self._check_working(report)
         ledger = self.risk.exposure
         doomed: dict[str, str] = {}
         if self.risk.trading_state is TradingState.HALTED:
@@ -495,6 +511,40 @@ class TradingOrchestrator:
         if rec.error is not None:
             self.needs_reconciliation = True
             self.reconcile_trigger = "after cancels"
+
+    async def _check_working(self, report: CycleReport) -> None:
+        executor = self.gateway.executor
+        if not executor.resting:
+            return
+        try:
+            ended = await executor.check_working(min(self.timeout, 10.0))
+        except (BrokerError, TimeoutError) as exc:
+            report.errors.append(f"working orders not checked: {_short(exc)}")
+            return
+        for result in ended:
+            text = f"working order ended {result.status.value}"
+            if result.fill_quantity:
+                text += f": filled {result.fill_quantity} at {result.fill_price:g}"
+            if result.rejection_reason:
+                text += f"; {result.rejection_reason}"
+            report.add(
+                CycleAction(
+                    "working",
+                    text,
+                    result.symbol,
+                    status=result.status.value,
+                    order_id=result.order_id,
+                    detail={
+                        "contract": result.contract_key,
+                        "fill_price": result.fill_price,
+                        "fill_quantity": result.fill_quantity,
+                    },
+                )
+            )
+        for ref in executor.resting:
+            report.add(
+                CycleAction("working", "still working (rests until the close)", order_id=ref)
+            )
 
     async def _positions(self, report: CycleReport) -> list[Position]:
         try:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -200,8 +200,12 @@ class Reconciler:
         clock: Clock,
         *,
         order_timeout: float = 30.0,
+        venue_orders: Callable[[], Sequence[OrderInfo]] | None = None,
     ) -> None:
         self._broker = broker
+        # the local venue's working orders (dry-run): held by this process, not the gateway;
+        # they are ours and working, never "lost" while the venue holds them
+        self.venue_orders = venue_orders
         self._journal = journal
         self._risk = risk
         self._mode = ExecutionMode(mode)
@@ -261,6 +265,8 @@ class Reconciler:
             self._broker.get_completed_orders(remaining()),
             self._broker.get_executions(remaining()),
         )
+        if self.venue_orders is not None:
+            open_orders = [*open_orders, *self.venue_orders()]
         journal = self._journal.journal
         unresolved: list[OrderRow] = await self._journal.call(journal.unresolved_intents)
 

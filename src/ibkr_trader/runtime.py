@@ -190,6 +190,7 @@ async def open_runtime(
                 entry_limit=config.run.entry_limit,
                 timeout=config.gateway.timeout,
                 order_timeout=config.run.order_timeout,
+                rest_entries=config.run.rest_entries,
             )
             await ajournal.record_event(
                 "gameplan",

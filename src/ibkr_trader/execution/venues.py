@@ -310,7 +310,6 @@ class DryRunVenue:
         self._orders: dict[int, DryRunOrder] = {}
         self._reported: set[str] = set()  # exec ids already handed to the executor
         self._next_id = 1
-        self._exec_seq = 0
 
     # -- the venue interface ------------------------------------------------------------
     def account(self) -> str:
@@ -342,6 +341,45 @@ class DryRunVenue:
             expires_at=placed.expires_at.isoformat() if placed.expires_at else None,
         )
         await self.refresh(placed, timeout)
+        return placed
+
+    def restore(
+        self,
+        contract: ContractSpec,
+        order: OrderSpec,
+        placed_at: datetime,
+        fills: list[FillInfo],
+    ) -> DryRunOrder:
+        """Reload a working order from the journal after a restart (IB's gateway keeps its
+        orders; this venue keeps them in the journal): its fills so far are in the book
+        already and are not reported again; it expires at the close of its own session."""
+        placed = DryRunOrder(
+            venue=self,
+            order_id=self._next_id,
+            contract=contract,
+            spec=order,
+            placed_at=placed_at,
+            expires_at=self._expiry(placed_at) if order.tif == "DAY" else None,
+            status="Submitted",
+        )
+        self._next_id += 1
+        for fill in fills:
+            placed.fills.append(fill)
+            self._reported.add(fill.exec_id)
+        placed.filled = sum(f.shares for f in fills)
+        if placed.filled:
+            placed.avg_fill_price = sum(f.shares * f.price for f in fills) / placed.filled
+            placed.last_fill_price = fills[-1].price
+        if placed.remaining <= 1e-9:
+            placed.status = "Filled"
+        self._orders[placed.order_id] = placed
+        _log.info(
+            "dry_run_order_restored",
+            order_id=placed.order_id,
+            order_ref=order.order_ref,
+            filled=placed.filled,
+            expires_at=placed.expires_at.isoformat() if placed.expires_at else None,
+        )
         return placed
 
     def find(self, order_id: int) -> VenueOrder | None:
@@ -455,8 +493,8 @@ class DryRunVenue:
 
     async def _fill(self, placed: DryRunOrder, qty: int, price: float, now: datetime) -> None:
         commission = self._commission(placed.filled, placed.filled + qty)
-        self._exec_seq += 1
-        exec_id = f"DRY-{placed.spec.order_ref}-{self._exec_seq:04d}"
+        # one exec id per fill of the order: stable across a restart (the journal's key)
+        exec_id = f"DRY-{placed.spec.order_ref}-{len(placed.fills) + 1:02d}"
         await self._journal.apply_simulated_fill(
             exec_id=exec_id,
             client_order_id=placed.spec.order_ref or None,

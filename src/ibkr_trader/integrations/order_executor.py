@@ -49,7 +49,7 @@ from ibkr_trader.broker.exceptions import (
     OrderRejectedError,
 )
 from ibkr_trader.broker.market_data import Quote
-from ibkr_trader.broker.orders import OrderSpec, TradeSnapshot
+from ibkr_trader.broker.orders import FillInfo, OrderSpec, TradeSnapshot
 from ibkr_trader.clock import NY, Clock, SystemClock
 from ibkr_trader.execution.venues import DryRunVenue, PaperVenue, Venue, VenueOrder
 from ibkr_trader.integrations.exceptions import GatewayError
@@ -866,6 +866,76 @@ class OrderExecutor:
                     **changes,
                 )
             )
+
+    async def restore_working(self) -> list[str]:
+        """After a restart, before reconciliation: the dry-run venue reloads the entries that
+        were resting in it from the journal (the intent, its last working status and its fills
+        so far), so that they go on working until filled or the close, as a paper order does
+        at IB. Returns their client order ids (none for paper: the gateway holds those)."""
+        venue = self._venue
+        if not isinstance(venue, DryRunVenue) or not self.rest_entries:
+            return []
+        journal = self._journal.journal
+        rows = await self._journal.call(journal.unresolved_intents)
+        restored: list[str] = []
+        for row in rows:
+            intent, state = row.intent, row.state
+            coid = intent.client_order_id
+            if (
+                coid in self._resting
+                or intent.is_closing
+                or intent.order_type != "LMT"
+                or intent.limit_price is None
+                or not is_working_status(state.status)
+            ):
+                continue
+            request = TradeRequest(
+                symbol=intent.symbol,
+                action=intent.action,
+                quantity=int(intent.quantity),
+                order_type=intent.order_type,
+                limit_price=intent.limit_price,
+                strategy_id=intent.strategy_id,
+                strategy_name=intent.strategy_id,
+                risk_per_trade=0.0,
+                take_profit_pct=0.0,
+                stop_loss_pct=0.0,
+                expiry=intent.expiry,
+                strike=intent.strike,
+                right=intent.right,
+                operator_id=intent.operator_id,
+                signal_id=intent.signal_id,
+                client_order_id=coid,
+                multiplier=intent.multiplier,
+                reference_price=intent.limit_price,
+                sec_type=intent.sec_type,
+            )
+            contract = replace(self._contract_spec(request), con_id=intent.con_id)
+            records = await self._journal.call(journal.fills, None, None, 1000, coid)
+            fills = [
+                FillInfo(
+                    exec_id=f.exec_id,
+                    time=f.at,
+                    shares=float(f.quantity),
+                    price=float(f.price),
+                    cum_qty=0.0,
+                    avg_price=0.0,
+                    commission=None,
+                )
+                for f in records
+            ]
+            spec = self._build_ibkr_order(request, venue.account())
+            handle = venue.restore(contract, spec, intent.created_at, fills)
+            validation = ValidationResult(approved=True, decision_id=intent.decision_id)
+            rest = _Resting(request, validation, handle, 0.0, handle.expires_at)
+            self._resting[coid] = rest
+            self._keep_in_ledger(rest, handle.snapshot())
+            await self._journal.record_event(
+                "working_order_restored",
+                {"client_order_id": coid, "venue": venue.name, "filled": handle.filled},
+            )
+            restored.append(coid)
+        return restored
 
     async def check_working(self, timeout: float = 10.0) -> list[OrderResult]:
         """Look after the resting entries (every cycle): re-price them at the venue (dry-run:
