@@ -266,7 +266,9 @@ class DryRunOrder:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            await self.venue.refresh(self, max(left, 0.001))
+            if time.monotonic() >= self.next_reprice:  # a fresh quote at most this often
+                self.next_reprice = time.monotonic() + self.venue.reprice_seconds
+                await self.venue.refresh(self, max(left, 0.001))
             if self.is_done:
                 return self.snapshot()
             left = deadline - time.monotonic()
@@ -340,6 +342,7 @@ class DryRunVenue:
             limit_price=order.limit_price,
             expires_at=placed.expires_at.isoformat() if placed.expires_at else None,
         )
+        placed.next_reprice = time.monotonic() + self.reprice_seconds
         await self.refresh(placed, timeout)
         return placed
 
@@ -390,11 +393,11 @@ class DryRunVenue:
         if placed.is_done:
             return
         placed.status = transition(transition(placed.status, "cancel"), "cancelled")
-        placed.last_error_code, placed.last_error_text = 202, "Order Canceled - reason:"
         placed.changed.set()
 
     async def refresh(self, order: VenueOrder, timeout: float) -> None:
-        """Expire a DAY order past the close; otherwise match it against a fresh quote."""
+        """Expire a DAY order past the close; otherwise match it against a fresh quote (one
+        snapshot request; a waiting order calls this at most every ``reprice_seconds``)."""
         placed = self._own(order)
         if placed.is_done:
             return
@@ -406,9 +409,6 @@ class DryRunVenue:
             return
         if self._hours is not None and not self._hours.is_open(now):
             return  # IB holds it (PreSubmitted) until the open
-        if time.monotonic() < placed.next_reprice:
-            return
-        placed.next_reprice = time.monotonic() + self.reprice_seconds
         try:
             quote = await self._quotes(placed.contract, max(timeout, 0.001))
         except (BrokerError, TimeoutError) as exc:

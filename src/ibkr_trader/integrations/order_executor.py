@@ -824,7 +824,7 @@ class OrderExecutor:
         seen = f"; the {side} was {touch:g}" if touch is not None and math.isfinite(touch) else ""
         until = f"the close ({close.astimezone(NY):%H:%M} New York)" if close else "cancelled"
         reason = (
-            f"working: limit {request.limit_price:g} not reached within {timeout:g}s{seen} "
+            f"working: limit {request.limit_price:g} not reached within {timeout:.3g}s{seen} "
             f"(filled {round(snap.filled)} of {request.quantity}); it rests as a DAY order "
             f"until {until} and is checked every cycle"
         )
@@ -946,10 +946,14 @@ class OrderExecutor:
         ended: list[OrderResult] = []
         for coid, rest in list(self._resting.items()):
             handle, request = rest.handle, rest.request
-            try:
-                await self._venue.refresh(handle, timeout)
-            except (BrokerError, TimeoutError) as exc:
-                _log.warning("working_order_refresh_failed", client_order_id=coid, error=str(exc))
+            closed = rest.deadline is not None and self._clock.now() >= rest.deadline
+            if not closed:  # past the close nothing fills: the executor cancels it below
+                try:
+                    await self._venue.refresh(handle, timeout)
+                except (BrokerError, TimeoutError) as exc:
+                    _log.warning(
+                        "working_order_refresh_failed", client_order_id=coid, error=str(exc)
+                    )
             snap = handle.snapshot()
             why = ""
             if not snap.is_done:
