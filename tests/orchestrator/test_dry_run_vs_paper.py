@@ -19,12 +19,11 @@ closures. The differences that remain are listed in the README ("Dry-run and pap
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-import asyncio
 
 import pytest
 
