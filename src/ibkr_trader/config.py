@@ -124,6 +124,9 @@ class RunConfig(_Section):
     entry_limit: Literal["mid", "ask"] = "mid"
     order_timeout: float = Field(default=30.0, gt=0, le=600)
     rest_entries: bool = True
+    # automatic closes (Strategy C, quarantine, governors) also close positions the bot did
+    # not open (a manual trade, another program); off: they are reported and left alone
+    manage_foreign_positions: bool = False
     operator_id: str = Field(default="CSATSPRIM", min_length=1, max_length=32)
 
     @field_validator("mode", mode="before")

@@ -188,6 +188,100 @@ def _same_order(row: OrderRow, contract_key: str, action: str, quantity: float |
     return quantity is None or abs(float(intent.quantity) - float(quantity)) < 1e-9
 
 
+def working_order(info: OrderInfo, row: OrderRow, deadline: datetime | None) -> WorkingOrder:
+    """One of ours working at the gateway, as the exposure ledger holds it."""
+    intent = row.intent
+    unit = (intent.limit_price or 0.0) * max(1, int(intent.multiplier or 1))
+    return WorkingOrder(
+        ref=intent.client_order_id,
+        contract_key=intent.contract_key,
+        symbol=intent.symbol,
+        action=intent.action,
+        quantity=round(info.quantity),
+        filled=round(info.filled),
+        is_closing=bool(intent.is_closing),
+        ours=True,
+        sent=True,
+        order_id=info.order_id,
+        perm_id=info.perm_id,
+        client_id=info.client_id,
+        unit_cost=unit,
+        deadline=deadline,
+        status=info.status,
+    )
+
+
+def foreign_order(info: OrderInfo) -> WorkingOrder:
+    """A working order that is not ours: exposure all the same, never cancelled by us."""
+    unit = (info.limit_price or 0.0) * max(1, int(info.contract.multiplier or 1))
+    return WorkingOrder(
+        ref=f"broker:{info.perm_id or f'{info.client_id}:{info.order_id}'}",
+        contract_key=info.contract.key,
+        symbol=info.contract.symbol,
+        action=_side(info.action),
+        quantity=round(info.quantity),
+        filled=round(info.filled),
+        is_closing=False,
+        ours=False,
+        sent=True,
+        order_id=info.order_id,
+        perm_id=info.perm_id,
+        client_id=info.client_id,
+        unit_cost=unit,
+        status=info.status,
+    )
+
+
+async def refresh_exposure(
+    broker: BrokerOrders,
+    journal: AsyncJournal,
+    risk: RiskManager,
+    timeout: float,
+    order_timeout: float = 30.0,
+    *,
+    account: str | None = None,
+) -> int:
+    """The gateway's working orders (every client id) into the exposure ledger, without
+    journaling anything: what an entry must count, including another instance's orders and
+    orders someone placed by hand. With ``account``, that account's positions too (a process
+    that just started has synced none yet). Returns how many orders are working. Raises the
+    broker's error (the caller fails closed)."""
+    ledger = risk.exposure
+    store = journal.journal
+    get_positions = getattr(broker, "get_positions", None)
+    if account is not None and callable(get_positions):
+        held: dict[str, int] = {}
+        for row in await get_positions(timeout):
+            if account and row.account != account:
+                continue
+            key = row.contract.key
+            held[key] = held.get(key, 0) + round(row.quantity)
+        ledger.sync_positions(held)
+    working: list[WorkingOrder] = []
+    for info in await broker.get_open_orders(timeout):
+        if not is_working_status(info.status):
+            continue
+        row = await journal.call(store.find_order, info.order_ref) if info.order_ref else None
+        if row is None and info.perm_id:
+            by_perm = await journal.call(store.intent_by_perm_id, info.perm_id)
+            if by_perm is not None and _same_order(
+                by_perm, info.contract.key, info.action, info.quantity
+            ):
+                row = by_perm
+        if row is None:
+            working.append(foreign_order(info))
+            continue
+        known = ledger.get(row.intent.client_order_id)
+        deadline = (
+            known.deadline
+            if known is not None and known.deadline is not None
+            else row.intent.created_at + timedelta(seconds=order_timeout)
+        )
+        working.append(working_order(info, row, deadline))
+    ledger.replace_broker_view(working)
+    return len(working)
+
+
 class Reconciler:
     """Matches the gateway's orders and executions against the journal (module docstring)."""
 
@@ -385,49 +479,16 @@ class Reconciler:
 
     def _working(self, info: OrderInfo, row: OrderRow) -> WorkingOrder:
         """One of ours, working at the gateway: adopted, with its original deadline."""
-        intent = row.intent
         adopt = getattr(self._broker, "adopt_order", None)
         if callable(adopt):
             adopt(info.order_id, info.client_id, info.perm_id)
-        unit = (intent.limit_price or 0.0) * max(1, int(intent.multiplier or 1))
-        return WorkingOrder(
-            ref=intent.client_order_id,
-            contract_key=intent.contract_key,
-            symbol=intent.symbol,
-            action=intent.action,
-            quantity=round(info.quantity),
-            filled=round(info.filled),
-            is_closing=bool(intent.is_closing),
-            ours=True,
-            sent=True,
-            order_id=info.order_id,
-            perm_id=info.perm_id,
-            client_id=info.client_id,
-            unit_cost=unit,
-            deadline=intent.created_at + timedelta(seconds=self.order_timeout),
-            status=info.status,
+        return working_order(
+            info, row, row.intent.created_at + timedelta(seconds=self.order_timeout)
         )
 
     @staticmethod
     def _foreign(info: OrderInfo) -> WorkingOrder:
-        """A working order that is not ours: exposure all the same, never cancelled by us."""
-        unit = (info.limit_price or 0.0) * max(1, int(info.contract.multiplier or 1))
-        return WorkingOrder(
-            ref=f"broker:{info.perm_id or f'{info.client_id}:{info.order_id}'}",
-            contract_key=info.contract.key,
-            symbol=info.contract.symbol,
-            action=_side(info.action),
-            quantity=round(info.quantity),
-            filled=round(info.filled),
-            is_closing=False,
-            ours=False,
-            sent=True,
-            order_id=info.order_id,
-            perm_id=info.perm_id,
-            client_id=info.client_id,
-            unit_cost=unit,
-            status=info.status,
-        )
+        return foreign_order(info)
 
     async def _record_executions(
         self,

@@ -183,7 +183,14 @@ async def open_runtime(
                 symbols=plan.symbols if plan.allows_entries else (),
                 watch_symbols=plan.symbols or config.run.symbols,
                 gameplan=gameplan,
-                reconciler=Reconciler(gateway.connection, ajournal, risk, mode, the_clock),
+                reconciler=Reconciler(
+                    gateway.connection,
+                    ajournal,
+                    risk,
+                    mode,
+                    the_clock,
+                    order_timeout=config.run.order_timeout,
+                ),
                 alerts=hook,
                 market_hours=MarketHours(the_clock),
                 no_entry_minutes_before_close=config.run.no_entry_minutes_before_close,
@@ -191,6 +198,7 @@ async def open_runtime(
                 timeout=config.gateway.timeout,
                 order_timeout=config.run.order_timeout,
                 rest_entries=config.run.rest_entries,
+                manage_foreign_positions=config.run.manage_foreign_positions,
             )
             await ajournal.record_event(
                 "gameplan",

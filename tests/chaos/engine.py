@@ -18,6 +18,25 @@ same journal. At the end the faults stop, the stack reconnects and reconciles, a
    the public API);
 5. no standing market-data subscription;
 6. no order received while the journaled trading state was HALTED or RECONCILING.
+
+And at EVERY step (:func:`step_invariants`, not only after reconciliation):
+
+7. never short an option (``allow_short_options`` is off);
+8. never above a limit counting working orders: per contract, position plus working buys at
+   most ``max_contracts_per_position``; contracts held or with a working buy at most
+   ``max_open_positions``;
+9. no working order that nobody owns: every order working at the simulator with our orderRef
+   has a journaled intent that is not final (not "Rejected", not "Lost" while it works);
+10. foreign positions untouched: a stock position the bot never opened (seeded at the start)
+    is never traded;
+11. every execution journaled exactly once: no order has more journaled fill quantity than
+    it filled at the simulator, and no execution is journaled under two revisions.
+
+Faults besides the ones above: order-level warnings on live orders (10349, 399, 404, 2109),
+execution corrections (exec id revision ``.02``), a client-id change (the bot comes back on
+another client id over the same journal), a journal write error right after an order is
+sent, and a second instance on another client id over the same journal. Orders are of 1-4
+contracts (partial fills of 2-4 included).
 """
 
 from __future__ import annotations
@@ -25,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import inspect
 import os
 import random
 import signal
@@ -44,7 +64,7 @@ from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal, JournalError
 from ibkr_trader.models import ExecutionMode, TradingState
 from ibkr_trader.reconcile import Reconciler
-from ibkr_trader.risk import RiskManager, load_risk_limits
+from ibkr_trader.risk import RiskLimits, RiskManager
 from ibkr_trader.sim import SimulatedGateway
 from ibkr_trader.testing import open_sim
 
@@ -56,6 +76,8 @@ except ImportError:  # pragma: no cover
     TradingOrchestrator = None  # type: ignore[assignment,misc]
 
 KILL_EVERY = 10  # one scenario in ten is the kill -9 variant
+LIMITS = RiskLimits(max_contracts_per_order=4)  # 4 per position, 3 open positions (defaults)
+FOREIGN = ("AAPL", 100)  # a stock position the bot never opened
 EXPECTED = (BrokerError, GatewayError, TimeoutError, JournalError)
 DRIVER = Path(__file__).with_name("driver.py")
 BLOCKING_STATES = {TradingState.HALTED.value, TradingState.RECONCILING.value}
@@ -128,7 +150,7 @@ async def build_stack(
     """The trading side on ``clock``: the simulator's own, or (in the driver process) one
     that starts at the simulator's time and ticks from there."""
     journal = Journal.open(journal_path, ExecutionMode.PAPER, clock)
-    risk = RiskManager(load_risk_limits(env={}), journal, clock, kill_switch_path=kill_switch)
+    risk = RiskManager(LIMITS, journal, clock, kill_switch_path=kill_switch)
     connection = IBKRConnection(
         sim_host,
         sim_port,
@@ -191,6 +213,12 @@ def random_fault(rng: random.Random) -> tuple[str, Any]:
             "notice",
             "halt",
             "clear",
+            "warn",
+            "warn",
+            "correct",
+            "client_id",
+            "journal_error",
+            "second_instance",
         ]
     )
     arg: Any = None
@@ -206,6 +234,8 @@ def random_fault(rng: random.Random) -> tuple[str, Any]:
         arg = rng.choice([120.0, 600.0, 86_400.0])
     elif kind == "notice":
         arg = rng.choice([1100, 1101, 1102, 2103, 2105])
+    elif kind == "warn":
+        arg = rng.choice([10349, 10349, 399, 404, 2109])
     return kind, arg
 
 
@@ -235,6 +265,10 @@ async def apply_fault(kind: str, arg: Any, sim: SimulatedGateway, risk: RiskMana
         risk.halt("chaos: operator halt")
     elif kind == "clear":
         f.clear()
+    elif kind == "warn":
+        f.warn_orders(arg)
+    elif kind == "correct":
+        f.correct_executions()
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -284,58 +318,194 @@ async def _step(result: ScenarioResult, name: str, coro: Any) -> Any:
         return None
 
 
+def _only_ours(method: Any) -> dict[str, Any]:
+    """Automatic closes leave foreign positions alone (the keyword, where the API has it)."""
+    return {"only_ours": True} if "only_ours" in inspect.signature(method).parameters else {}
+
+
+class Stack:
+    """The trading side of an in-process scenario; rebuilt on a client-id change."""
+
+    def __init__(self, sim: SimulatedGateway, workdir: Path, client_id: int) -> None:
+        self.sim, self.workdir, self.client_id = sim, workdir, client_id
+        self.journal: Journal | None = None
+        self.risk: RiskManager | None = None
+        self.gw: IBKRGateway | None = None
+        self.orch: Any = None
+
+    async def start(self) -> None:
+        self.journal, self.risk, self.gw = await build_stack(
+            self.sim.host,
+            self.sim.port,
+            self.workdir / "journal.sqlite",
+            self.workdir / "HALT",
+            self.client_id,
+            self.sim.clock,
+        )
+        await self.gw.connect(timeout=5.0)
+        if TradingOrchestrator is not None:
+            self.orch = TradingOrchestrator(
+                self.gw,
+                [StrategyA(self.sim.clock), StrategyB(self.sim.clock)],
+                clock=self.sim.clock,
+                timeout=2.0,
+                order_timeout=1.0,
+            )
+
+    async def reconcile(self, trigger: str) -> Any:
+        assert self.gw is not None and self.risk is not None
+        reconciler = Reconciler(
+            self.gw.connection, self.gw.journal, self.risk, self.gw.mode, self.sim.clock
+        )
+        return await reconciler.reconcile(trigger, 5.0)
+
+    async def stop(self) -> None:
+        if self.orch is not None:
+            await self.orch.aclose()
+        if self.gw is not None:
+            await self.gw.disconnect()
+        if self.journal is not None:
+            self.journal.close()
+
+
+async def _while_restarting(
+    result: ScenarioResult, sim: SimulatedGateway, name: str, coro: Any
+) -> None:
+    """Run ``coro`` and restart the gateway as soon as it has sent an order (or executed
+    one): a restart mid-order, mid-fill."""
+    orders, fills = len(sim.received_orders), len(sim.state.executions)
+    task = asyncio.ensure_future(_step(result, name, coro))
+    deadline = time.monotonic() + 2.0
+    while not task.done() and time.monotonic() < deadline:
+        if len(sim.received_orders) > orders or len(sim.state.executions) > fills:
+            await sim.restart(down_for=0.05)
+            result.steps.append(f"{name}: gateway restarted mid-order")
+            break
+        await asyncio.sleep(0.005)
+    await task
+
+
+def _fail_once_after_send(gw: IBKRGateway) -> None:
+    """The journal write right after placeOrder fails once (a full disk, a locked file)."""
+    ajournal = gw.journal
+    original = ajournal.attach_broker_ids
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        ajournal.attach_broker_ids = original  # type: ignore[method-assign]
+        raise JournalError("chaos: journal write failed after the order was sent")
+
+    ajournal.attach_broker_ids = failing  # type: ignore[method-assign]
+
+
+async def _second_instance(
+    sim: SimulatedGateway, workdir: Path, result: ScenarioResult, n: int, terms: Any
+) -> None:
+    """Another bot instance on client id 9 over the same journal: one order, then it exits."""
+    expiry, strike, _ask, bid = terms
+    journal, _risk, gw = await build_stack(
+        sim.host, sim.port, workdir / "journal.sqlite", workdir / "HALT", 9, sim.clock
+    )
+    try:
+        await gw.connect(timeout=5.0)
+        sig = signal_for(900_000 + n, expiry, strike, max(0.01, bid - 1.0), 1)
+        await _step(result, "second_instance", gw.submit_order(sig, CONTEXT, timeout=0.3))
+    except EXPECTED as exc:
+        result.steps.append(f"second_instance: {type(exc).__name__}")
+    finally:
+        await gw.disconnect()
+        journal.close()
+
+
 async def _inprocess_scenario(
     seed: int, workdir: Path, sim: SimulatedGateway, result: ScenarioResult, clock: OrderClock
 ) -> None:
     rng = random.Random(seed)
-    journal, risk, gw = await build_stack(
-        sim.host, sim.port, workdir / "journal.sqlite", workdir / "HALT", 7, sim.clock
-    )
-    orch = None
+    sim.seed_position(sim.accounts[0], FOREIGN[0], FOREIGN[1], 150.0)
+    stack = Stack(sim, workdir, 7)
     try:
-        await gw.connect(timeout=5.0)
-        expiry, strike, ask, bid = await contract_terms(gw)
-        if TradingOrchestrator is not None:
-            orch = TradingOrchestrator(
-                gw,
-                [StrategyA(sim.clock), StrategyB(sim.clock)],
-                clock=sim.clock,
-                timeout=2.0,
-                order_timeout=1.0,
-            )
+        await stack.start()
+        assert stack.gw is not None
+        terms = await contract_terms(stack.gw)
+        expiry, strike, ask, bid = terms
         for i in range(rng.randint(6, 14)):
+            gw, risk = stack.gw, stack.risk
+            assert gw is not None and risk is not None
             if rng.random() < 0.5:
                 kind, arg = random_fault(rng)
                 result.steps.append(f"fault {kind} {arg}")
-                await apply_fault(kind, arg, sim, risk)
-            action = rng.choice(["submit", "submit", "rest", "close_all", "md", "cycle", "pos"])
+                if kind == "client_id":
+                    await stack.stop()
+                    stack = Stack(sim, workdir, stack.client_id + 1)
+                    await stack.start()
+                    await _step(
+                        result, "reconcile (client id change)", stack.reconcile("client id change")
+                    )
+                    gw, risk = stack.gw, stack.risk
+                    assert gw is not None and risk is not None
+                elif kind == "journal_error":
+                    _fail_once_after_send(gw)
+                elif kind == "second_instance":
+                    await _second_instance(sim, workdir, result, seed * 100 + i, terms)
+                else:
+                    await apply_fault(kind, arg, sim, risk)
+            action = rng.choice(
+                [
+                    "submit",
+                    "submit",
+                    "rest",
+                    "close_all",
+                    "md",
+                    "cycle",
+                    "pos",
+                    "rest_restart",
+                    "close_restart",
+                ]
+            )
             result.steps.append(action)
             if rng.random() < 0.85:  # mostly let a reconnect finish; sometimes act while down
                 await wait_connected(gw, 3.0)
             if action in ("submit", "rest"):
                 limit = ask + 0.5 if action == "submit" else max(0.01, bid - 1.0)
-                sig = signal_for(seed * 100 + i, expiry, strike, limit, rng.choice([1, 2]))
+                sig = signal_for(seed * 100 + i, expiry, strike, limit, rng.choice([1, 2, 3, 4]))
                 timeout = rng.choice([0.3, 1.0])
                 await _step(result, action, gw.submit_order(sig, CONTEXT, timeout=timeout))
             elif action == "close_all":
-                reason = rng.choice(["MANUAL", "EMERGENCY_STOP", "DATA_QUARANTINE"])
-                await _step(result, action, gw.close_all_positions(reason, timeout=2.0))
+                reason = rng.choice(["EMERGENCY_STOP", "DATA_QUARANTINE", "DAILY_LOSS_LIMIT"])
+                method = gw.close_all_positions
+                await _step(result, action, method(reason, timeout=2.0, **_only_ours(method)))
+            elif action == "rest_restart":  # an entry left working: the gateway restarts
+                sig = signal_for(
+                    seed * 100 + i, expiry, strike, max(0.01, bid - 1.0), rng.choice([1, 2, 3, 4])
+                )
+                await _while_restarting(
+                    result, sim, action, gw.submit_order(sig, CONTEXT, timeout=1.0)
+                )
+            elif action == "close_restart":  # a close partly filled when the gateway restarts
+                sim.faults.partial_fill(rng.choice([0.25, 0.34, 0.5]))
+                method = gw.close_all_positions
+                await _while_restarting(
+                    result, sim, action, method("EMERGENCY_STOP", 2.0, **_only_ours(method))
+                )
             elif action == "md":
                 await _step(result, action, gw.get_market_data("SPY", timeout=1.0))
             elif action == "pos":
                 await _step(result, action, gw.get_positions(timeout=1.0))
-            elif action == "cycle" and orch is not None:
-                await _step(result, action, orch.run_cycle())
+            elif action == "cycle" and stack.orch is not None:
+                await _step(result, action, stack.orch.run_cycle())
             if risk.trading_state is TradingState.HALTED and rng.random() < 0.7:
                 risk.resume("chaos: operator resume")
+            assert stack.journal is not None
+            for problem in step_invariants(sim, stack.journal):
+                result.violations.append(f"step {i} ({action}): {problem}")
         # settle: faults off, reconnect, reconcile
         sim.faults.clear()
         await asyncio.sleep(1.0)  # answers already delayed (up to 0.6 s) land first
+        gw = stack.gw
+        assert gw is not None and stack.journal is not None
         if not await wait_connected(gw):
             result.violations.append("did not reconnect after the faults stopped")
             return
-        reconciler = Reconciler(gw.connection, gw.journal, risk, gw.mode, sim.clock)
-        report = await reconciler.reconcile("chaos-settle", 5.0)
+        report = await stack.reconcile("chaos-settle")
         if report.error is not None:
             result.violations.append(f"reconciliation failed: {report.error}")
         if report.unknown_orders:
@@ -345,12 +515,10 @@ async def _inprocess_scenario(
             result.violations.append(
                 f"{sim.standing_subscriptions()} standing market-data subscriptions"
             )
-        result.violations += check_invariants(sim, journal, clock)
+        result.violations += step_invariants(sim, stack.journal)
+        result.violations += check_invariants(sim, stack.journal, clock)
     finally:
-        if orch is not None:
-            await orch.aclose()
-        await gw.disconnect()
-        journal.close()
+        await stack.stop()
     result.orders = len(sim.received_orders)
     result.fills = len(sim.state.executions)
 
@@ -431,6 +599,81 @@ def _key(symbol: str, expiry: str, right: str, strike: float) -> str:
     return f"{symbol}:{expiry}:{right}:{strike:g}"
 
 
+def step_invariants(sim: SimulatedGateway, journal: Journal) -> list[str]:
+    """Invariants 7-11 of the module docstring: true at every step, not only after
+    reconciliation."""
+    problems: list[str] = []
+    account = sim.accounts[0]
+    limits = LIMITS
+    ours = [o for o in sim.received_orders if o.order_ref]
+    held: dict[str, float] = {}
+    for (acct, _con_id), row in sim.state.positions.items():
+        c = row.contract
+        if acct != account:
+            continue
+        if c.sec_type == "OPT":
+            key = _key(c.symbol, c.expiry, c.right, c.strike)
+            held[key] = held.get(key, 0.0) + float(row.quantity)
+            if row.quantity < 0 and not limits.allow_short_options:
+                problems.append(f"short {row.quantity:g} {key} (allow_short_options is off)")
+        elif c.symbol == FOREIGN[0] and round(row.quantity) != FOREIGN[1]:
+            problems.append(f"foreign position {c.symbol} traded: {row.quantity:g}")
+    if not any(
+        acct == account and row.contract.symbol == FOREIGN[0]
+        for (acct, _c), row in sim.state.positions.items()
+    ):
+        problems.append(f"foreign position {FOREIGN[0]} was closed")
+    problems += [
+        f"order {o.order_ref} for a foreign position ({o.symbol})"
+        for o in ours
+        if o.symbol == FOREIGN[0]
+    ]
+    exposure = dict(held)
+    for o in ours:
+        if o.is_done or o.sec_type != "OPT":
+            continue
+        key = _key(o.symbol, o.expiry, o.right, o.strike)
+        if o.action == "BUY":
+            exposure[key] = exposure.get(key, 0.0) + o.remaining
+        row = journal.find_order(o.order_ref)
+        if row is None:
+            problems.append(f"working order {o.order_ref} has no journaled intent")
+        elif row.state.is_final:
+            problems.append(
+                f"working order {o.order_ref} ({o.status}, filled {o.filled:g}) journaled "
+                f"final as {row.state.status}: nobody owns it"
+            )
+    for key, qty in exposure.items():
+        if qty > limits.max_contracts_per_position + 1e-9:
+            problems.append(
+                f"{key}: position plus working buys {qty:g} above the limit of "
+                f"{limits.max_contracts_per_position}"
+            )
+    open_now = sum(1 for qty in exposure.values() if abs(qty) > 1e-9)
+    if open_now > limits.max_open_positions:
+        problems.append(
+            f"{open_now} contracts held or working, above max_open_positions "
+            f"{limits.max_open_positions}"
+        )
+    filled_at_sim = {o.order_ref: o.filled for o in ours}
+    journaled: Counter[str] = Counter()
+    bases: Counter[str] = Counter()
+    for f in journal.fills(limit=100_000):
+        if f.simulated:
+            continue
+        if f.client_order_id:
+            journaled[f.client_order_id] += f.quantity
+        bases[f.exec_id.rsplit(".", 1)[0] if f.exec_id.count(".") >= 3 else f.exec_id] += 1
+    for ref, qty in journaled.items():
+        if qty > filled_at_sim.get(ref, 0.0) + 1e-9:
+            problems.append(
+                f"order {ref}: {qty:g} journaled as filled, {filled_at_sim.get(ref, 0.0):g} "
+                "at the simulator (an execution journaled twice)"
+            )
+    problems += [f"execution {b} journaled {n} times" for b, n in bases.items() if n > 1]
+    return problems
+
+
 def check_invariants(
     sim: SimulatedGateway, journal: Journal, clock: OrderClock | None
 ) -> list[str]:
@@ -477,7 +720,11 @@ def check_invariants(
     at_sim: Counter[str] = Counter()
     for row in sim.state.positions.values():
         c = row.contract
-        at_sim[_key(c.symbol, c.expiry, c.right, c.strike)] += round(row.quantity)
+        quantity = round(row.quantity)
+        if c.symbol == FOREIGN[0] and c.sec_type == "STK":
+            quantity -= FOREIGN[1]  # not ours: the journal has no fills for it
+        if quantity:
+            at_sim[_key(c.symbol, c.expiry, c.right, c.strike)] += quantity
     for key in set(held) | set(at_sim):
         if held[key] != at_sim[key]:
             problems.append(f"position {key}: simulator {at_sim[key]}, journal fills {held[key]}")

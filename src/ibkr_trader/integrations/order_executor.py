@@ -71,13 +71,16 @@ from ibkr_trader.models import (
 )
 from ibkr_trader.orders.exposure import WorkingOrder
 from ibkr_trader.orders.lifecycle import (
+    FAILED,
     NOT_SENT,
     REJECTED,
     UNCONFIRMED,
     UNKNOWN,
     is_warning_code,
     is_working_status,
+    outcome,
 )
+from ibkr_trader.reconcile import refresh_exposure
 from ibkr_trader.risk import RiskManager
 
 __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRequest"]
@@ -514,7 +517,28 @@ class OrderExecutor:
             multiplier=qualified.multiplier or request.multiplier,
         )
 
-        # Step 4: MANDATORY RISK VALIDATION — no bypass
+        # Step 4: MANDATORY RISK VALIDATION — no bypass. An entry counts every order working
+        # at the gateway (ours from a previous session or client id, another instance's, a
+        # manual one): the ledger is refreshed from the gateway first; unknown -> no entry
+        # (not while the trading state refuses entries anyway: a HALT on a live account must
+        # come back as the RiskManager's REJECTED, not as the interlock failing the refresh)
+        if (
+            self._mode is ExecutionMode.PAPER
+            and not request.is_closing
+            and self._risk_manager.trading_state is TradingState.ACTIVE
+        ):
+            try:
+                await refresh_exposure(
+                    self._connection,
+                    self._journal,
+                    self._risk_manager,
+                    remaining(),
+                    account=self._account_guard(),
+                )
+            except (BrokerError, TimeoutError) as exc:
+                return await self._failed_before_risk(
+                    request, f"the gateway's working orders are unknown ({exc}): no entry", exc
+                )
         validation = await self._risk_manager.validate_trade(request)
         if not validation.approved:
             reason = "; ".join(validation.rejection_reasons) or "rejected by the RiskManager"
@@ -532,18 +556,34 @@ class OrderExecutor:
             )
 
         # Step 5: the intent, BEFORE anything is sent
-        intent = await self._journal.record_intent(
-            request, decision_id=validation.decision_id, con_id=qualified.con_id
-        )
+        try:
+            intent = await self._journal.record_intent(
+                request, decision_id=validation.decision_id, con_id=qualified.con_id
+            )
+        except BaseException:
+            self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
+            raise
         if intent.existed:
             earlier = await self._journaled_result(request.client_order_id)
             if earlier is not None:
+                # the first attempt may still work: its exposure stays until the broker's word
+                self._risk_manager.exposure.update(
+                    request.client_order_id, sent=True, local=False, status=UNKNOWN
+                )
                 return replace(earlier, duplicate=True)
 
         # Step 6: the venue (one path; only where the order goes differs)
-        result = await self._execute_at_venue(
-            request, qualified, validation, deadline, timeout, quote
-        )
+        try:
+            result = await self._execute_at_venue(
+                request, qualified, validation, deadline, timeout, quote
+            )
+        except BaseException:
+            # a journal error after the send, a cancelled task: the order may be working;
+            # it stays exposure until the venue's word (refresh, reconciliation) settles it
+            self._risk_manager.exposure.update(
+                request.client_order_id, sent=True, local=False, status=UNKNOWN
+            )
+            raise
         if result.details.get("working"):
             return result  # resting: its result is journaled when it ends (check_working)
         await self._conclude(request, result)
@@ -567,7 +607,7 @@ class OrderExecutor:
         ledger = self._risk_manager.exposure
         coid = request.client_order_id
         if result.status is OrderStatus.PENDING:
-            ledger.update(coid, sent=True, status=UNKNOWN)
+            ledger.update(coid, sent=True, local=False, status=UNKNOWN)
         else:
             ledger.finish(coid)
 
@@ -772,7 +812,7 @@ class OrderExecutor:
             )
         except BrokerError as exc:
             await self._journal.record_status(
-                coid, "Failed", None, None, None, error_code=exc.code, error_text=str(exc)
+                coid, FAILED, None, None, None, error_code=exc.code, error_text=str(exc)
             )
             return self._result(
                 request,
@@ -846,6 +886,7 @@ class OrderExecutor:
         coid = rest.request.client_order_id
         changes: dict[str, Any] = {
             "sent": True,
+            "local": True,  # this executor looks after it: a reconciliation keeps it
             "order_id": rest.handle.order_id,
             "perm_id": rest.handle.perm_id,
             "deadline": rest.deadline,
@@ -1148,10 +1189,12 @@ class OrderExecutor:
             "fill_quantity": filled,
             "commission": snap.commission if snap.fills else None,
         }
-        if snap.is_filled and filled >= request.quantity:
+        # THE mapping (orders.lifecycle.outcome) decides; a deadline and IB's codes add detail
+        phase, final = outcome(snap.status, filled, request.quantity)
+        if final is OrderStatus.FILLED:
             status = self._venue.filled_status
             reason = None
-        elif unconfirmed:
+        elif unconfirmed or final is None:
             status = OrderStatus.PENDING
             reason = (
                 f"no final state within {timeout:g}s and the cancel is not confirmed by the "
@@ -1163,7 +1206,7 @@ class OrderExecutor:
                 )
                 + f"; filled {filled} so far); reconciliation resolves it, nothing is resent"
             )
-        elif filled > 0:
+        elif final is OrderStatus.PARTIAL:
             status = OrderStatus.PARTIAL
             reason = f"filled {filled} of {request.quantity}" + (
                 f"; the rest was cancelled after {timeout:g}s" if timed_out else ""
@@ -1171,13 +1214,13 @@ class OrderExecutor:
         elif timed_out:
             status = OrderStatus.TIMEOUT
             reason = f"Execution timeout after {timeout:g}s: nothing filled, order cancelled"
-        elif (
+        elif final is OrderStatus.FAILED or (
             snap.last_error_code is not None
             and snap.last_error_code != 202
             and not is_warning_code(snap.last_error_code)
         ):
             status = OrderStatus.FAILED
-            reason = f"IB error {snap.last_error_code}: {snap.last_error_text}"
+            reason = f"IB error {snap.last_error_code}: {snap.last_error_text} ({phase.value})"
         else:
             status = OrderStatus.CANCELLED
             reason = f"order ended {snap.status}" + (

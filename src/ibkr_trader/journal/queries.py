@@ -29,29 +29,20 @@ from ibkr_trader.journal.records import (
     StatusRecord,
     TradingStateRecord,
 )
+from ibkr_trader.orders.lifecycle import STATUS_PHASE, phase_of
 
 DEFAULT_LIMIT: Final[int] = 200
 
-# Statuses after which an order is no longer working (IB's and our OrderStatus values).
+# Statuses after which an order is no longer working: THE table of orders.lifecycle.
 FINAL_STATUSES: Final[frozenset[str]] = frozenset(
-    {
-        "filled",
-        "cancelled",
-        "apicancelled",
-        "inactive",
-        "rejected",
-        "failed",
-        "timeout",
-        "simulated",
-        "partial",  # an OrderResult PARTIAL: the rest was cancelled
-    }
+    status for status, phase in STATUS_PHASE.items() if phase.is_final
 )
 # Our own pre-send status: the intent exists, nothing has been acknowledged yet.
 INTENT_STATUS: Final[str] = "intent"
 
 
 def is_final_status(status: str) -> bool:
-    return status.strip().lower() in FINAL_STATUSES
+    return phase_of(status).is_final
 
 
 def ts(when: datetime) -> str:

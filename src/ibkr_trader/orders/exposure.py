@@ -42,6 +42,7 @@ class WorkingOrder:
     is_closing: bool = False
     ours: bool = True
     sent: bool = True  # False: approved by the RiskManager, not yet at the gateway
+    local: bool = False  # this process's executor is handling it (the broker may not list it yet)
     order_id: int = 0
     perm_id: int = 0
     client_id: int = 0
@@ -153,8 +154,8 @@ class ExposureLedger:
 
     def replace_broker_view(self, orders: Iterable[WorkingOrder]) -> None:
         """The gateway's working orders replace every sent one (reconciliation); orders
-        approved but not yet sent stay."""
-        kept = {ref: o for ref, o in self._orders.items() if not o.sent}
+        approved but not yet sent, and those this process's executor is still handling, stay."""
+        kept = {ref: o for ref, o in self._orders.items() if not o.sent or o.local}
         for order in orders:
             kept[order.ref] = order
         self._orders = kept

@@ -71,7 +71,13 @@ STATUS_PHASE: Final[dict[str, Phase]] = {
     "unknown": Phase.UNKNOWN,
     "unconfirmed": Phase.UNKNOWN,
     "intended": Phase.INTENDED,
+    "intent": Phase.INTENDED,  # the journal's pre-send status
     "": Phase.INTENDED,
+    # our OrderStatus values, as the journal's results write them
+    "pending": Phase.UNKNOWN,
+    "simulated": Phase.FILLED,
+    "partial": Phase.PARTIAL,  # an OrderResult PARTIAL: the rest was cancelled
+    "timeout": Phase.CANCELLED,  # nothing filled before the deadline; the rest cancelled
 }
 
 # IB statuses at which an ib_async Trade is "done" (Filled, Cancelled, ApiCancelled, Inactive).

@@ -622,6 +622,7 @@ class RiskManager:
                 is_closing=kind == "close",
                 ours=True,
                 sent=False,
+                local=True,
                 unit_cost=(unit or 0.0) * max(1, int(request.multiplier or 1)),
                 status="approved",
             )
