@@ -758,6 +758,20 @@ class TradingOrchestrator:
             if md is None:
                 report.add(CycleAction("no_entry", "no market data", symbol=symbol))
                 continue
+            working = [
+                o
+                for o in self.risk.exposure.working(ours=True, closing=False)
+                if o.symbol.upper() == symbol and o.sent
+            ]
+            if working and any(s.allows_entries for s in self.strategies):
+                # one entry at a time per symbol: a resting entry is already our exposure
+                refs = ", ".join(o.ref for o in working)
+                report.add(
+                    CycleAction(
+                        "no_entry", f"an entry is already working for {symbol} ({refs})", symbol
+                    )
+                )
+                continue
             for strategy in self.strategies:
                 if not strategy.allows_entries:
                     continue

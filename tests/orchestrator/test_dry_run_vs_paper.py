@@ -256,3 +256,32 @@ async def test_a_resting_dry_run_order_survives_a_restart(tmp_path: Path) -> Non
             assert sim.received_orders == []
         finally:
             await again.aclose()
+
+
+@pytest.mark.dates
+@pytest.mark.parametrize("mode", [ExecutionMode.DRY_RUN, ExecutionMode.PAPER])
+async def test_one_entry_at_a_time_while_one_rests(tmp_path: Path, mode: ExecutionMode) -> None:
+    async with trading_rig(tmp_path, mode=mode, at=MONDAY) as rig:
+        sim = rig.sim
+        spy = sim.market.price(sim.catalog.find(symbol="SPY")[0].con_id)
+        sim.market.set_override("SPY", spy * 1.004)
+        sim.clock.set(at(10, 32))
+        strategy = StrategyA(
+            sim.clock,
+            selection=SelectionConfig(max_contracts=1),
+            params=StrategyAParams(0.0, 100.0),
+        )
+        orch = rig.orchestrator(
+            [strategy], symbols=("SPY",), entry_limit="mid", order_timeout=1.0, rest_entries=True
+        )
+        first = await orch.run_cycle()
+        [entry] = [a for a in first.actions if a.kind == "entry"]
+        assert entry.status == "pending" and "working" in entry.reason
+        sim.clock.set(at(10, 33))
+        second = await orch.run_cycle()
+        assert [a for a in second.actions if a.kind == "entry"] == []
+        [held] = [a for a in second.actions if a.kind == "no_entry"]
+        assert "already working" in held.reason and entry.order_id in held.reason
+        assert len(rig.journal.orders()) == 1
+        working = rig.risk.exposure.working(ours=True)
+        assert [o.ref for o in working] == [entry.order_id]
