@@ -38,10 +38,12 @@ DATE_SENSITIVE = (
     "tests/testing/",
 )
 #: ... except these, which read no time at all (pure indicator arithmetic; a SIGKILL test of the
-#: journal's file handling): the sweep would only spend minutes on them.
+#: journal's file handling) or pin every instant they run at themselves (the compressed trading
+#: week): the sweep would only spend minutes on them.
 NOT_DATE_SENSITIVE = (
     "tests/integrations/test_indicators.py",
     "tests/journal/test_kill.py",
+    "tests/orchestrator/test_trading_day.py",
 )
 
 

@@ -88,6 +88,24 @@ async def test_quote_is_fresh_immutable_and_leaves_no_subscription(
     assert gateway.standing_subscriptions() == 0
 
 
+async def test_an_option_quote_carries_the_model_delta(
+    contracts: ContractManager, provider: MarketDataProvider
+) -> None:
+    stock = await provider.get_quote("SPY", 3.0)
+    assert stock.delta is None and stock.implied_vol is None
+    chain = await contracts.option_chain("SPY", 10.0)
+    assert stock.last is not None
+    strike = min(chain.strikes, key=lambda k: abs(k - (stock.last or 0.0)))
+    call = await contracts.qualify_option_contract("SPY", chain.expirations[1], strike, "C", 2.0)
+    put = await contracts.qualify_option_contract("SPY", chain.expirations[1], strike, "P", 2.0)
+    call_quote = await provider.get_quote(call, 3.0)
+    put_quote = await provider.get_quote(put, 3.0)
+    assert call_quote.delta is not None and put_quote.delta is not None
+    assert 0.2 < call_quote.delta < 0.8 and -0.8 < put_quote.delta < -0.2
+    assert call_quote.delta - put_quote.delta == pytest.approx(1.0, abs=1e-6)  # parity
+    assert call_quote.implied_vol is not None and 0.05 < call_quote.implied_vol < 1.0
+
+
 async def test_second_quote_never_shows_the_previous_snapshots_values(
     gateway: SimulatedGateway, provider: MarketDataProvider
 ) -> None:

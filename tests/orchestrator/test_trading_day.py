@@ -25,6 +25,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from ibkr_trader.clock import NY
 from ibkr_trader.models import ClosureReason, TradingState
 from ibkr_trader.orchestrator import CycleReport, TradingOrchestrator
@@ -68,6 +70,7 @@ def seed_option(rig: Rig, symbol: str, expiry: str) -> str:
     return f"{symbol}_{con_id}"
 
 
+@pytest.mark.timeout(600)  # a whole week of cycles: minutes on a loaded 2-core machine
 async def test_a_compressed_trading_day(tmp_path: Path) -> None:
     alert_file = tmp_path / "alerts.txt"
     # each alert appends one line (O_APPEND: concurrent alerts never lose a line)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 import typer
-from ib_async import IB
+from ib_async import IB, MarketOrder, Stock
 from typer.testing import CliRunner
 
 from ibkr_trader.sim.commands import register
@@ -97,6 +97,55 @@ async def test_standalone_sim_prints_its_port_and_serves_ib_async() -> None:
         try:
             await ib.connectAsync("127.0.0.1", int(match.group(1)), clientId=1, timeout=5)
             assert ib.managedAccounts() == ["DU7654321"]
+        finally:
+            ib.disconnect()
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def test_at_is_new_york_time_and_bad_at_is_refused() -> None:
+    from datetime import UTC, datetime
+
+    from ibkr_trader.sim.commands import parse_at
+
+    assert parse_at("2026-12-01 10:30") == datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
+    assert parse_at("2026-07-01T09:30:15") == datetime(2026, 7, 1, 13, 30, 15, tzinfo=UTC)
+    result = CliRunner().invoke(_app(), ["sim", "--port", "0", "--at", "tomorrow"])
+    assert result.exit_code == 2
+
+
+async def test_standalone_sim_follows_the_calendar_from_the_instant_at_gives() -> None:
+    code = (
+        "import typer; from ibkr_trader.sim.commands import register; app = typer.Typer(); "
+        "register(app); app.command('x')(lambda: None); app()"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        "sim",
+        "--port",
+        "0",
+        "--at",
+        "2026-11-28 10:30",  # a Saturday: the market is closed
+        stdout=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        assert "market 2026-11-28 10:30 New York (NYSE calendar)" in line, line
+        match = re.search(r"127\.0\.0\.1:(\d+) ", line)
+        assert match, line
+        ib = IB()
+        try:
+            await ib.connectAsync("127.0.0.1", int(match.group(1)), clientId=1, timeout=5)
+            now = await ib.reqCurrentTimeAsync()
+            assert now.strftime("%Y-%m-%d %H") == "2026-11-28 15"
+            [spy] = await ib.qualifyContractsAsync(Stock("SPY", "SMART", "USD"))
+            trade = ib.placeOrder(spy, MarketOrder("BUY", 1))
+            await asyncio.sleep(0.3)
+            assert trade.orderStatus.status == "PreSubmitted"  # waits for Monday's open
         finally:
             ib.disconnect()
     finally:

@@ -279,3 +279,27 @@ async def test_stock_and_option_seeded_positions_show_ib_avg_cost(
         opt = next(i for i in ib.portfolio() if i.contract.secType == "OPT")
         assert opt.marketValue == round(2 * opt.marketPrice * 100, 2)
     iblog.assert_clean()
+
+
+async def test_option_snapshots_carry_greeks_live_and_delayed(
+    ib: IB, gateway: SimulatedGateway, iblog: IbLog
+) -> None:
+    _, call = await _spy_and_call(ib)
+    [live] = await ib.reqTickersAsync(call)
+    for greeks in (live.bidGreeks, live.askGreeks, live.lastGreeks, live.modelGreeks):
+        assert greeks is not None and greeks.delta is not None and 0 < greeks.delta < 1
+    assert live.modelGreeks is not None and live.modelGreeks.impliedVol is not None
+    assert live.bidGreeks is not None and live.askGreeks is not None
+    assert live.bidGreeks.impliedVol is not None and live.askGreeks.impliedVol is not None
+    assert live.bidGreeks.impliedVol < live.askGreeks.impliedVol  # the spread in vol terms
+    model = live.modelGreeks
+    assert model.gamma is not None and model.gamma > 0
+    assert model.vega is not None and model.vega > 0
+    assert model.theta is not None and model.theta < 0
+    assert model.undPrice is not None and model.undPrice > 100
+    ib.reqMarketDataType(3)
+    gateway.faults.missing_bid_ask()
+    [delayed] = await ib.reqTickersAsync(call)
+    assert delayed.marketDataType == 3
+    assert delayed.modelGreeks is not None and delayed.modelGreeks.delta is not None
+    iblog.assert_clean()

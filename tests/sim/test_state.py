@@ -287,3 +287,54 @@ def test_option_avg_cost_is_per_contract_with_commission() -> None:
     assert state.account_values("DU1234567")["OptionMarketValue"] == pytest.approx(
         2 * state.market.price(opt.con_id) * 100, abs=0.02
     )
+
+
+def test_poll_and_next_order_id_read_only_the_working_orders() -> None:
+    state, wall = make_state()
+    start(state)
+    for order_id in range(1, 301):
+        place(state, order_id)  # market orders: filled at once
+    spy = state.catalog.stock("SPY")
+    assert spy is not None
+    limit = round(state.market.quote(spy.con_id).bid - 5, 2)
+    place(state, 500, type="LMT", lmt=str(limit))
+    assert len(state.received_orders) == 301
+    assert [o.order_id for o in state.working_orders()] == [500]
+    assert len(state._working) == 1  # the filled ones were dropped, not walked every poll
+    assert state.next_order_id(1) == 501
+    assert state.next_order_id(2) == 1
+    state.poll()
+    state.handle(1, ["4", "1", "500", ""])  # cancel
+    assert state.working_orders() == [] and state._working == {}
+    wall.t += 1
+    assert ids(state.poll()) == []
+
+
+def test_perm_ids_and_exec_ids_are_unique_across_restarts() -> None:
+    first, wall = make_state()
+    start(first)
+    for order_id in range(1, 51):
+        place(first, order_id)
+    wall.t += 5  # a restarted simulator, five seconds later, with the same seed
+    clock = first.clock
+    second = GatewayState(
+        first.config,
+        clock=clock,
+        catalog=first.catalog,
+        market=first.market,
+        calendar=first.calendar,
+        faults=FaultInjector(),
+        wall=wall,
+    )
+    start(second)
+    for order_id in range(1, 51):
+        place(second, order_id)
+    perms = [o.perm_id for o in first.received_orders + second.received_orders]
+    execs = [e.exec_id for e in first.executions + second.executions]
+    assert len(set(perms)) == len(perms) == 100
+    assert len(set(execs)) == len(execs) == 100
+    assert all(0 < p < 2**31 for p in perms)
+    fixed, _ = make_state(first_perm_id=42)
+    start(fixed)
+    place(fixed, 1)
+    assert fixed.received_orders[0].perm_id == 42

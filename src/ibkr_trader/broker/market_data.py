@@ -135,6 +135,15 @@ def check_history_request(duration: str | int, bar_size: str) -> tuple[int, int]
     return seconds, bars
 
 
+def _greek(greeks: Any, name: str) -> float | None:
+    """One value of ib_async's OptionComputation (None when absent, unset or NaN; ib_async
+    already turns IB's unset -1 / -2 into None)."""
+    value = getattr(greeks, name, None) if greeks is not None else None
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
 @dataclass(frozen=True, slots=True)
 class Quote:
     """One snapshot, copied out of ib_async. Missing values are None and listed."""
@@ -154,6 +163,9 @@ class Quote:
     receipt_time: datetime
     market_data_type: int
     missing_fields: tuple[str, ...] = ()
+    # an option's model greeks (tickOptionComputation 13), None for a stock or when unset
+    delta: float | None = None
+    implied_vol: float | None = None
 
     @property
     def is_delayed(self) -> bool:
@@ -348,6 +360,8 @@ class MarketDataProvider:
             receipt_time=self._clock.now(),
             market_data_type=data_type,
             missing_fields=missing,
+            delta=_greek(ticker.modelGreeks, "delta") if fresh else None,
+            implied_vol=_greek(ticker.modelGreeks, "impliedVol") if fresh else None,
         )
 
     # -- history ------------------------------------------------------------------------------

@@ -520,13 +520,15 @@ class OrderExecutor:
         # Step 4: MANDATORY RISK VALIDATION — no bypass. An entry counts every order working
         # at the gateway (ours from a previous session or client id, another instance's, a
         # manual one): the ledger is refreshed from the gateway first; unknown -> no entry
-        # (not while the trading state refuses entries anyway: a HALT on a live account must
-        # come back as the RiskManager's REJECTED, not as the interlock failing the refresh)
-        if (
-            self._mode is ExecutionMode.PAPER
-            and not request.is_closing
-            and self._risk_manager.trading_state is TradingState.ACTIVE
-        ):
+        # An account the paper interlock refuses needs no refresh: the risk check (HALTED by
+        # the interlock) refuses the entry, and so does the last check before sending.
+        interlock_ok = True
+        if self._mode is ExecutionMode.PAPER:
+            try:
+                self._account_guard()
+            except GatewayError:
+                interlock_ok = False
+        if self._mode is ExecutionMode.PAPER and interlock_ok and not request.is_closing:
             try:
                 await refresh_exposure(
                     self._connection,

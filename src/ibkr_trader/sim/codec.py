@@ -19,7 +19,8 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 SERVER_VERSION: Final = 178
-MIN_CLIENT_VERSION: Final = 157
+MIN_SERVER_VERSION: Final = 176  # the oldest version whose layouts this codec writes and reads
+MIN_CLIENT_VERSION: Final = MIN_SERVER_VERSION  # kept for callers of the old name
 MAX_MESSAGE_BYTES: Final = 16 * 1024 * 1024
 API_PREFIX: Final = b"API\0"
 UNSET_DOUBLE_TEXT: Final = "1.7976931348623157E308"
@@ -27,6 +28,51 @@ UNSET_INTEGER: Final = 2**31 - 1
 NY: Final = ZoneInfo("America/New_York")
 
 Field = str | int | float | bool | None
+
+
+# --------------------------------------------------------------------------- versions
+
+
+@dataclass(frozen=True)
+class VersionedField:
+    """A field that exists only from ``since`` and/or only below ``until`` (server versions)."""
+
+    message: str
+    name: str
+    since: int | None = None
+    until: int | None = None
+    where: str = ""
+
+    def present(self, version: int) -> bool:
+        return (self.since is None or version >= self.since) and (
+            self.until is None or version < self.until
+        )
+
+
+# Every field whose presence depends on the negotiated server version, in one place, for
+# every version the codec speaks (MIN_SERVER_VERSION..SERVER_VERSION). Checked against the
+# encoders and decoders of ib_async 2.1.0, ib_insync 0.9.86 and ibapi 10.50.2 in the tests.
+# Thresholds at or below MIN_SERVER_VERSION are constant over the supported range and are
+# written unconditionally: 156 tickAttrib in tickOptionComputation (no version field), 164
+# SIZE_RULES in contractData (no version field; minSize...), 166 advancedOrderRejectJson in
+# errors and advancedErrorOverride in placeOrder, 169 manualOrderTime / manualCancelOrderTime,
+# 170 PEG BEST/MID fields, 176 issuerId in reqContractDetails.
+VERSIONED_FIELDS: Final[dict[str, VersionedField]] = {
+    f.message + "." + f.name: f
+    for f in (
+        # FA_PROFILE_DESUPPORT (177): faProfile is gone from the order messages
+        VersionedField("placeOrder", "faProfile", until=177, where="after faPercentage"),
+        VersionedField("openOrder", "faProfile", until=177, where="after faPercentage"),
+        VersionedField("completedOrder", "faProfile", until=177, where="after faPercentage"),
+        # PENDING_PRICE_REVISION (178)
+        VersionedField("execDetails", "pendingPriceRevision", since=178, where="last"),
+    )
+}
+
+
+def has_field(key: str, version: int) -> bool:
+    """Does ``message.field`` exist at this server version? (KeyError for unknown keys)"""
+    return VERSIONED_FIELDS[key].present(version)
 
 
 class FramingError(Exception):
@@ -164,11 +210,24 @@ def parse_version_range(text: str) -> Handshake:
 
 
 def negotiate_version(handshake: Handshake) -> int | None:
-    """The version to announce, or None when the client cannot speak ours."""
+    """The version to announce, or None when the client cannot speak any of ours."""
     version = min(handshake.max_version, SERVER_VERSION)
-    if version < max(handshake.min_version, MIN_CLIENT_VERSION):
+    if version < max(handshake.min_version, MIN_SERVER_VERSION):
         return None
     return version
+
+
+UNSUPPORTED_VERSION: Final = (
+    506,
+    f"Unsupported version: the client's maximum API version is below {MIN_SERVER_VERSION}",
+)
+
+
+def unsupported_version_reply() -> bytes:
+    """What goes back to a client too old for us before the socket is closed: an error with
+    reqId -1 (IB's "Unsupported version", 506) instead of the two-field handshake reply."""
+    code, text = UNSUPPORTED_VERSION
+    return frame(enc_error(-1, code, text))
 
 
 def connection_time(now: datetime) -> str:
@@ -199,11 +258,14 @@ class ContractFields:
 
 
 class Cursor:
-    """Sequential reader over a message's fields."""
+    """Sequential reader over a message's fields, at one negotiated server version."""
 
-    def __init__(self, fields: Sequence[str], start: int = 1) -> None:
+    def __init__(
+        self, fields: Sequence[str], start: int = 1, version: int = SERVER_VERSION
+    ) -> None:
         self.fields = fields
         self.pos = start
+        self.version = version
 
     def text(self) -> str:
         if self.pos >= len(self.fields):
@@ -534,6 +596,8 @@ def _place_order(c: Cursor) -> Request:
         c.skip(c.integer())
         c.skip(2 * c.integer())
     c.skip(7)  # "", discretionaryAmt, goodAfterTime, goodTillDate, faGroup/Method/Percentage
+    if has_field("placeOrder.faProfile", c.version):
+        c.skip(1)
     c.skip(22)  # modelCode .. volatilityType
     dn_order_type = c.text()
     c.skip(1)  # deltaNeutralAuxPrice
@@ -695,8 +759,9 @@ REQUEST_PARSERS: Final[dict[int, Callable[[Cursor], Request]]] = {
 }
 
 
-def decode_request(fields: Sequence[str]) -> Request:
-    """Turn one client message's fields into a typed request (UnknownRequest if unhandled)."""
+def decode_request(fields: Sequence[str], version: int = SERVER_VERSION) -> Request:
+    """Turn one client message's fields, sent at the negotiated server ``version``, into a
+    typed request (UnknownRequest if unhandled)."""
     if not fields:
         raise RequestDecodeError("empty message")
     try:
@@ -706,7 +771,7 @@ def decode_request(fields: Sequence[str]) -> Request:
     parser = REQUEST_PARSERS.get(msg_id)
     if parser is None:
         return UnknownRequest(msg_id, tuple(fields))
-    return parser(Cursor(fields))
+    return parser(Cursor(fields, version=version))
 
 
 # --------------------------------------------------------------------------- server messages
@@ -719,6 +784,7 @@ class Out:
     TICK_SIZE: Final = 2
     ORDER_STATUS: Final = 3
     ERROR: Final = 4
+    TICK_OPTION_COMPUTATION: Final = 21
     OPEN_ORDER: Final = 5
     ACCT_VALUE: Final = 6
     PORTFOLIO_VALUE: Final = 7
@@ -807,6 +873,42 @@ def enc_tick_string(req_id: int, tick_type: int, value: str) -> Fields:
 
 def enc_tick_generic(req_id: int, tick_type: int, value: float) -> Fields:
     return [Out.TICK_GENERIC, 6, req_id, tick_type, value]
+
+
+def enc_tick_option_computation(
+    req_id: int,
+    tick_type: int,
+    implied_vol: float | None,
+    delta: float | None,
+    opt_price: float | None,
+    pv_dividend: float | None,
+    gamma: float | None,
+    vega: float | None,
+    theta: float | None,
+    und_price: float | None,
+    tick_attrib: int = 0,
+) -> Fields:
+    """tickOptionComputation (msg 21): 12 fields, no version field, with tickAttrib (>= 156,
+    so in every version we speak). IB's unset: -1 for vol, prices and pvDividend, -2 for the
+    greeks (None or NaN here)."""
+
+    def value(x: float | None, unset: int) -> Field:
+        return unset if x is None or math.isnan(x) else x
+
+    return [
+        Out.TICK_OPTION_COMPUTATION,
+        req_id,
+        tick_type,
+        tick_attrib,
+        value(implied_vol, -1),
+        value(delta, -2),
+        value(opt_price, -1),
+        value(pv_dividend, -1),
+        value(gamma, -2),
+        value(vega, -2),
+        value(theta, -2),
+        value(und_price, -1),
+    ]
 
 
 def enc_tick_req_params(
@@ -1020,8 +1122,8 @@ def enc_order_status(o: OrderWire) -> Fields:
     ]
 
 
-def enc_open_order(o: OrderWire) -> Fields:
-    """openOrder at server version 178: 127 fields for a plain order, no version field."""
+def enc_open_order(o: OrderWire, version: int = SERVER_VERSION) -> Fields:
+    """openOrder, no version field: 127 fields for a plain order at 177/178, 128 at 176."""
     commission = o.commission
     out: Fields = [Out.OPEN_ORDER, o.order_id]
     out += _contract11(o.contract)
@@ -1047,6 +1149,10 @@ def enc_open_order(o: OrderWire) -> Fields:
         "",  # faGroup
         "",  # faMethod
         "",  # faPercentage
+    ]
+    if has_field("openOrder.faProfile", version):
+        out.append("")
+    out += [
         "",  # modelCode
         "",  # goodTillDate
         "",  # rule80A
@@ -1148,8 +1254,8 @@ def enc_open_order_end() -> Fields:
     return [Out.OPEN_ORDER_END, 1]
 
 
-def enc_completed_order(o: OrderWire) -> Fields:
-    """completedOrder at server version 178: 96 fields, no order id and no client id."""
+def enc_completed_order(o: OrderWire, version: int = SERVER_VERSION) -> Fields:
+    """completedOrder: 96 fields at 177/178 (97 at 176), no order id and no client id."""
     out: Fields = [Out.COMPLETED_ORDER]
     out += _contract11(o.contract)
     out += [
@@ -1172,6 +1278,10 @@ def enc_completed_order(o: OrderWire) -> Fields:
         "",  # faGroup
         "",  # faMethod
         "",  # faPercentage
+    ]
+    if has_field("completedOrder.faProfile", version):
+        out.append("")
+    out += [
         "",  # modelCode
         "",  # goodTillDate
         "",  # rule80A
@@ -1268,8 +1378,8 @@ class ExecutionWire:
     last_liquidity: int = 2
 
 
-def enc_exec_details(e: ExecutionWire) -> Fields:
-    """execDetails at 178: 32 fields (pendingPriceRevision last), no version field."""
+def enc_exec_details(e: ExecutionWire, version: int = SERVER_VERSION) -> Fields:
+    """execDetails, no version field: 32 fields at 178 (pendingPriceRevision last), 31 below."""
     out: Fields = [Out.EXECUTION_DATA, e.req_id, e.order_id]
     out += _contract11(e.contract, exchange=e.exchange)
     out += [
@@ -1290,8 +1400,9 @@ def enc_exec_details(e: ExecutionWire) -> Fields:
         "",  # evMultiplier
         "",  # modelCode
         e.last_liquidity,
-        False,  # pendingPriceRevision
     ]
+    if has_field("execDetails.pendingPriceRevision", version):
+        out.append(False)
     return out
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -12,7 +14,20 @@ from ibkr_trader.sim.faults import parse_fault
 from ibkr_trader.sim.server import SimulatedGateway, is_loopback
 from ibkr_trader.sim.state import SimConfig
 
+NY = ZoneInfo("America/New_York")
 DEFAULT_PORT = 4010  # none of IB's 4001 / 4002 / 7496 / 7497
+
+
+def parse_at(text: str) -> datetime:
+    """``YYYY-MM-DD HH:MM[:SS]`` (or with a ``T``) in New York time -> aware UTC."""
+    cleaned = text.strip().replace("T", " ")
+    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            local = datetime.strptime(cleaned, pattern)
+        except ValueError:
+            continue
+        return local.replace(tzinfo=NY).astimezone(UTC)
+    raise ValueError(f'bad --at {text!r}: use New York time like "2026-12-01 10:30"')
 
 
 def register(app: typer.Typer) -> None:
@@ -27,7 +42,21 @@ def sim(
         list[str] | None,
         typer.Option("--account", help="Managed account (repeatable); U... is live-style."),
     ] = None,
-    calendar: Annotated[bool, typer.Option(help="Follow NYSE hours and holidays.")] = False,
+    calendar: Annotated[
+        bool,
+        typer.Option(
+            "--calendar/--no-calendar",
+            help="Follow NYSE hours, holidays and early closes (default); --no-calendar trades "
+            "around the clock.",
+        ),
+    ] = True,
+    at: Annotated[
+        str | None,
+        typer.Option(
+            help='The market instant to start from, New York time, e.g. "2026-12-01 10:30" '
+            "(default: now). The simulated clock runs on from there."
+        ),
+    ] = None,
     fault: Annotated[
         list[str] | None,
         typer.Option(help="Fault to inject (repeatable), e.g. delay:20=2.0, never_fill."),
@@ -37,7 +66,7 @@ def sim(
     no_pacing: Annotated[bool, typer.Option(help="Switch off historical-data pacing.")] = False,
     allow_remote: Annotated[bool, typer.Option(help="Allow a non-loopback host.")] = False,
 ) -> None:
-    """Run the simulated IB Gateway (TWS API, server version 178) until Ctrl-C."""
+    """Run the simulated IB Gateway (TWS API, server versions 176..178) until Ctrl-C."""
     if not is_loopback(host) and not allow_remote:
         typer.echo(
             f"refusing to bind {host}: not a loopback address (use --allow-remote)", err=True
@@ -48,12 +77,14 @@ def sim(
         raise typer.Exit(2)
     try:
         specs = [parse_fault(f) for f in fault or []]
+        start = parse_at(at) if at else None
         config = SimConfig(
             host=host,
             port=port,
             accounts=tuple(account or ["DU1234567"]),
             seed=seed,
             calendar=calendar,
+            start=start,
             fill_latency=fill_latency,
             pacing=not no_pacing,
             allow_non_loopback=allow_remote,
@@ -67,9 +98,11 @@ def sim(
         for spec in specs:
             spec(gateway.faults)
         await gateway.start()
+        hours = "NYSE calendar" if config.calendar else "no calendar"
         typer.echo(
             f"simulated IB Gateway listening on {gateway.host}:{gateway.port} "
-            f"accounts {','.join(gateway.accounts)} (Ctrl-C to stop)"
+            f"accounts {','.join(gateway.accounts)} market "
+            f"{gateway.now().astimezone(NY):%Y-%m-%d %H:%M} New York ({hours}) (Ctrl-C to stop)"
         )
         try:
             await gateway.serve_forever()

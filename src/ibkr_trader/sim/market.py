@@ -172,6 +172,43 @@ def black_scholes(spot: float, strike: float, years: float, vol: float, call: bo
     return disc * norm_cdf(-d2) - spot * norm_cdf(-d1)
 
 
+def bs_greeks(
+    spot: float, strike: float, years: float, vol: float, call: bool
+) -> tuple[float, float, float, float]:
+    """Black-Scholes (delta, gamma, vega per vol point, theta per calendar day), per share."""
+    years = max(years, 1e-9)
+    sq = vol * math.sqrt(years)
+    d1 = (math.log(spot / strike) + (RATE + 0.5 * vol * vol) * years) / sq
+    d2 = d1 - sq
+    pdf = math.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)
+    disc = strike * math.exp(-RATE * years)
+    delta = norm_cdf(d1) if call else norm_cdf(d1) - 1.0
+    carry = RATE * disc * (norm_cdf(d2) if call else -norm_cdf(-d2))
+    theta = (-spot * pdf * vol / (2.0 * math.sqrt(years)) - carry) / 365.0
+    return delta, pdf / (spot * sq), spot * pdf * math.sqrt(years) / 100.0, theta
+
+
+def implied_vol(price: float, spot: float, strike: float, years: float, call: bool) -> float | None:
+    """The Black-Scholes volatility that prices ``price`` (bisection), None when no volatility
+    does (at or below intrinsic value, or above the spot / discounted strike bound)."""
+    if years <= 0.0 or price <= 0.0 or spot <= 0.0:
+        return None
+    lo, hi = 1e-4, 5.0
+    if (
+        not black_scholes(spot, strike, years, lo, call)
+        < price
+        < black_scholes(spot, strike, years, hi, call)
+    ):
+        return None
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if black_scholes(spot, strike, years, mid, call) < price:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 def option_theo(spot: float, strike: float, years: float, vol: float, call: bool) -> float:
     """The model price: Black-Scholes floored at intrinsic value + one tick."""
     intrinsic = max(spot - strike, 0.0) if call else max(strike - spot, 0.0)
@@ -629,24 +666,40 @@ class MarketModel:
         spot = self._close(u, minute)
         years = max((self._expiry_ts(info) - (minute + 1) * 60) / _YEAR_SECONDS, 1e-9)
         vol, k, call = u.volatility, info.strike, info.right == "C"
-        sq = vol * math.sqrt(years)
-        d1 = (math.log(spot / k) + (RATE + 0.5 * vol * vol) * years) / sq
-        d2 = d1 - sq
-        pdf = math.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)
-        disc = k * math.exp(-RATE * years)
-        delta = norm_cdf(d1) if call else norm_cdf(d1) - 1.0
-        carry = RATE * disc * (norm_cdf(d2) if call else -norm_cdf(-d2))
-        theta = (-spot * pdf * vol / (2.0 * math.sqrt(years)) - carry) / 365.0
+        delta, gamma, vega, theta = bs_greeks(spot, k, years, vol, call)
         return OptionModel(
             implied_vol=vol,
             delta=delta,
             opt_price=self._theo(info, u, spot, (minute + 1) * 60),
             pv_dividend=0.0,
-            gamma=pdf / (spot * sq),
-            vega=spot * pdf * math.sqrt(years) / 100.0,
+            gamma=gamma,
+            vega=vega,
             theta=theta,
             und_price=round_tick(spot),
         )
+
+    def option_model_at(
+        self, con_id: int, price: float, at: datetime | None = None
+    ) -> OptionModel | None:
+        """The greeks at the volatility implied by ``price`` (a bid, ask or last): what the
+        bid/ask/last option computations (ticks 10, 11, 12) carry. None for a stock; the
+        volatility and greeks are None (IB's unset) when no volatility gives that price."""
+        model = self.option_model(con_id, at)
+        if model is None:
+            return None
+        info = self._info(con_id)
+        shown = self.calendar.market_time(self._now(at))
+        minute = int(shown.timestamp() // 60)
+        spot = self._close(self.catalog.underlying_of(info), minute)
+        years = max((self._expiry_ts(info) - (minute + 1) * 60) / _YEAR_SECONDS, 1e-9)
+        call = info.right == "C"
+        vol = implied_vol(price, spot, info.strike, years, call)
+        if vol is None:
+            return OptionModel(
+                math.nan, math.nan, price, 0.0, math.nan, math.nan, math.nan, model.und_price
+            )
+        delta, gamma, vega, theta = bs_greeks(spot, info.strike, years, vol, call)
+        return OptionModel(vol, delta, price, 0.0, gamma, vega, theta, model.und_price)
 
     # -- bars -------------------------------------------------------------------------------
 
@@ -824,6 +877,8 @@ __all__ = [
     "SimBar",
     "SimQuote",
     "black_scholes",
+    "bs_greeks",
+    "implied_vol",
     "option_theo",
     "round_tick",
 ]

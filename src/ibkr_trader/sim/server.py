@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Any
 
 from ibkr_trader.sim import codec
-from ibkr_trader.sim.clock import MarketCalendar, SimClock
+from ibkr_trader.sim.clock import MarketCalendar, SimClock, nyse_holidays_and_weekends
 from ibkr_trader.sim.contracts import ContractCatalog, ContractInfo
 from ibkr_trader.sim.faults import FaultInjector, warning_text
 from ibkr_trader.sim.market import MarketModel
@@ -39,6 +41,20 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@dataclass
+class WireLog:
+    """What one connection was sent: (message id, field count) -> messages, at its version."""
+
+    conn_id: int
+    version: int = 0
+    client_id: int | None = None
+    shapes: Counter[tuple[int, int]] = field(default_factory=Counter)
+
+    @property
+    def messages(self) -> int:
+        return sum(self.shapes.values())
 
 
 class _Connection:
@@ -99,9 +115,23 @@ class _Connection:
     def _handshake(self, event: codec.Handshake) -> None:
         gw = self.gateway
         version = codec.negotiate_version(event)
-        if gw.faults.refuse or version is None:
+        if gw.faults.refuse:
             self.close()
             return
+        if version is None:
+            log.info(
+                "sim: refusing client %d: API versions %d..%d, we speak %d..%d",
+                self.conn_id,
+                event.min_version,
+                event.max_version,
+                codec.MIN_SERVER_VERSION,
+                codec.SERVER_VERSION,
+            )
+            self.write(codec.unsupported_version_reply())
+            self.close()
+            return
+        gw.state.set_version(self.conn_id, version)
+        gw.wire_logs[self.conn_id].version = version
         self.write(codec.ServerProtocol.handshake_reply(gw.clock.now(), version))
 
     def _message(self, event: codec.Message) -> None:
@@ -130,7 +160,8 @@ class _Connection:
 
 
 class SimulatedGateway:
-    """A TCP server that speaks the TWS API (server version 178) to unmodified ib_async.
+    """A TCP server that speaks the TWS API (server versions 176..178, the client's choice)
+    to unmodified ib_async, ib_insync and IB's own ibapi.
 
     ``async with SimulatedGateway(SimConfig()) as gw:`` listens on ``gw.host``/``gw.port``.
     The state (accounts, orders, positions) outlives client connections and :meth:`restart`.
@@ -161,6 +192,7 @@ class SimulatedGateway:
         self._conn_tasks: set[asyncio.Task[None]] = set()
         self._poll_task: asyncio.Task[None] | None = None
         self._next_conn_id = 1
+        self.wire_logs: dict[int, WireLog] = {}
         self._port = self.config.port
         self._closed = False
 
@@ -170,6 +202,9 @@ class SimulatedGateway:
         if self._server is not None:
             return
         self._closed = False
+        # the NYSE table (option expiries in every mode) takes seconds to build the first time
+        # in a process: off the event loop, before a client's request can wait on it
+        await asyncio.to_thread(nyse_holidays_and_weekends)
         await self._listen()
         self._poll_task = asyncio.get_running_loop().create_task(self._poll_loop())
 
@@ -231,6 +266,9 @@ class SimulatedGateway:
         self._next_conn_id += 1
         conn = _Connection(self, conn_id, reader, writer)
         self._connections[conn_id] = conn
+        self.wire_logs[conn_id] = WireLog(conn_id)
+        if len(self.wire_logs) > 1000:  # keep the last connections only
+            del self.wire_logs[min(self.wire_logs)]
         self.state.open_session(conn_id)
         task = asyncio.current_task()
         if task is not None:
@@ -253,6 +291,7 @@ class SimulatedGateway:
         for action in actions:
             if isinstance(action, Send):
                 pending.setdefault(action.conn_id, []).append(codec.frame(action.fields))
+                self._log_sent(action)
             elif isinstance(action, Close):
                 closes.append(action.conn_id)
         for conn_id, frames in pending.items():
@@ -264,6 +303,19 @@ class SimulatedGateway:
             if conn is not None:
                 conn.close()
                 self._forget(conn)
+
+    def _log_sent(self, action: Send) -> None:
+        wire = self.wire_logs.get(action.conn_id)
+        if wire is None or action.conn_id not in self._connections:
+            return
+        if wire.client_id is None:
+            session = self.state.sessions.get(action.conn_id)
+            wire.client_id = session.client_id if session is not None else None
+        wire.shapes[(int(str(action.fields[0])), len(action.fields))] += 1
+
+    def wire_log(self, client_id: int) -> list[WireLog]:
+        """Every (recent) connection of this client id: version and messages sent to it."""
+        return [w for w in self.wire_logs.values() if w.client_id == client_id]
 
     async def _poll_loop(self) -> None:
         interval = self.config.poll_interval

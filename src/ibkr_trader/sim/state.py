@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
 
-from ibkr_trader.sim import codec
+from ibkr_trader.sim import codec, expiry
 from ibkr_trader.sim.clock import MarketCalendar, SimClock
 from ibkr_trader.sim.codec import ContractFields, Fields
 from ibkr_trader.sim.contracts import ContractCatalog, ContractInfo
@@ -26,6 +26,8 @@ from ibkr_trader.sim.matching import match
 
 NY: Final = ZoneInfo("America/New_York")
 
+PERM_ID_BASE: Final = 1_000_000_000
+PERM_ID_SPAN: Final = 1_000_000_000  # permIds stay below 2**31 (a Java int at IB)
 MAX_MESSAGES_PER_SECOND: Final = 50
 MAX_MARKET_DATA_LINES: Final = 100
 FARM_NOTICES: Final = (
@@ -94,6 +96,10 @@ TICK_VOLUME: Final = (8, 74)
 TICK_CLOSE: Final = (9, 75)
 TICK_OPEN: Final = (14, 76)
 TICK_LAST_TIMESTAMP: Final = (45, 88)
+TICK_BID_OPTION: Final = (10, 80)
+TICK_ASK_OPTION: Final = (11, 81)
+TICK_LAST_OPTION: Final = (12, 82)
+TICK_MODEL_OPTION: Final = (13, 83)
 
 
 class InvalidTransition(Exception):
@@ -146,6 +152,12 @@ class MarketLike(Protocol):
 
     def price(self, con_id: int, at: datetime | None = None) -> float: ...
 
+    def option_model(self, con_id: int, at: datetime | None = None) -> Any: ...
+
+    def underlying_price(self, symbol: str, at: datetime | None = None) -> float: ...
+
+    def option_model_at(self, con_id: int, price: float, at: datetime | None = None) -> Any: ...
+
 
 # --------------------------------------------------------------------------- config & actions
 
@@ -170,6 +182,7 @@ class SimConfig:
     rate_limit: int = MAX_MESSAGES_PER_SECOND
     max_market_data_lines: int = MAX_MARKET_DATA_LINES
     first_order_id: int = 1
+    first_perm_id: int | None = None  # None: from the wall time (unique across restarts)
 
     def __post_init__(self) -> None:
         if not self.accounts or any(not a for a in self.accounts):
@@ -316,6 +329,7 @@ class Session:
     counts: dict[int, int] = field(default_factory=dict)  # epoch second -> messages
     rate_warned_second: int = -1
     auto_bind: bool = False
+    version: int = codec.SERVER_VERSION  # negotiated in the handshake
 
 
 # --------------------------------------------------------------------------- helpers
@@ -486,11 +500,27 @@ class GatewayState:
         }
         self.positions: dict[tuple[str, int], PositionRow] = {}
         self.orders: list[ReceivedOrder] = []
+        # the orders not done yet (pruned lazily) and each client's highest order id: what
+        # poll, the open-order queries and next_order_id read instead of every order ever
+        self._working: dict[tuple[int, int], ReceivedOrder] = {}
+        self._max_order_id: dict[int, int] = {}
         self._orders_by_key: dict[tuple[int, int], ReceivedOrder] = {}
         self.executions: list[Execution] = []
         self.rate_violations: dict[int, int] = {}
-        self._next_perm_id = 1_000_000_001 + (config.seed % 1000) * 1000
+        # permIds and exec ids are unique across restarts of the simulator: they start from
+        # the (injected) wall time, in tenths of a second, unless the config fixes the start.
+        # A restarted gateway never repeats one while its predecessor issued fewer than ten a
+        # second on average over its life.
+        stamp = int(self.wall() * 10)
+        self._next_perm_id = (
+            config.first_perm_id
+            if config.first_perm_id is not None
+            else PERM_ID_BASE + stamp % PERM_ID_SPAN
+        )
+        self._exec_prefix = f"{stamp & 0xFFFFFFFF:08x}"
         self._exec_seq = 0
+        self._expiry_closes: dict[str, datetime] = {}
+        self.settlements: list[expiry.Settlement] = []
         self._hist_log: deque[tuple[float, tuple[Any, ...], int, int]] = deque()
         self._last_tick = 0.0
         self._last_portfolio = 0.0
@@ -531,6 +561,15 @@ class GatewayState:
         session = Session(conn_id)
         self.sessions[conn_id] = session
         return session
+
+    def set_version(self, conn_id: int, version: int) -> None:
+        """The server version negotiated with this connection's client."""
+        session = self.sessions.get(conn_id) or self.open_session(conn_id)
+        session.version = version
+
+    def _version(self, conn_id: int) -> int:
+        session = self.sessions.get(conn_id)
+        return session.version if session is not None else codec.SERVER_VERSION
 
     def close_session(self, conn_id: int) -> None:
         session = self.sessions.pop(conn_id, None)
@@ -574,7 +613,7 @@ class GatewayState:
         session = self.sessions.get(conn_id) or self.open_session(conn_id)
         actions = self._count(session)
         try:
-            request = codec.decode_request(fields)
+            request = codec.decode_request(fields, session.version)
         except codec.RequestDecodeError as exc:
             return [
                 *actions,
@@ -593,7 +632,9 @@ class GatewayState:
         """Time passed: fill due orders, match resting limits, stream ticks, push portfolio."""
         now_wall = self.wall()
         actions: list[Action] = []
-        for order in self.orders:
+        if self.config.calendar:
+            actions += expiry.settle(self, self.clock.now())
+        for order in self.working_orders():
             if order.status in ("Submitted", "PreSubmitted") and order.due <= now_wall:
                 actions += self._try_fill(order)
         if now_wall - self._last_tick >= self.config.tick_interval:
@@ -651,8 +692,18 @@ class GatewayState:
     # -- handshake and start-up --------------------------------------------------------------
 
     def next_order_id(self, client_id: int) -> int:
-        used = [o.order_id for o in self.orders if o.client_id == client_id]
-        return max([self.config.first_order_id - 1, *used]) + 1
+        used = self._max_order_id.get(client_id, 0)
+        return max(self.config.first_order_id - 1, used) + 1
+
+    def working_orders(self) -> list[ReceivedOrder]:
+        """The orders not done yet, oldest first (done ones are dropped on the way)."""
+        out: list[ReceivedOrder] = []
+        for key, order in list(self._working.items()):
+            if order.is_done:
+                del self._working[key]
+            else:
+                out.append(order)
+        return out
 
     def _start_api(self, session: Session, req: codec.StartApi) -> list[Action]:
         if session.ready:
@@ -943,25 +994,22 @@ class GatewayState:
     def _order_msgs(self, conn_id: int, order: ReceivedOrder) -> list[Action]:
         wire = order.wire()
         return [
-            Send(conn_id, codec.enc_open_order(wire)),
+            Send(conn_id, codec.enc_open_order(wire, self._version(conn_id))),
             Send(conn_id, codec.enc_order_status(wire)),
         ]
 
     def _req_open_orders(self, session: Session, req: Any) -> list[Action]:
         out: list[Action] = []
-        for order in self.orders:
-            if not order.is_done and (
-                order.client_id == session.client_id or session.client_id == 0
-            ):
+        for order in self.working_orders():
+            if order.client_id == session.client_id or session.client_id == 0:
                 out += self._order_msgs(session.conn_id, order)
         out.append(Send(session.conn_id, codec.enc_open_order_end()))
         return out
 
     def _req_all_open_orders(self, session: Session, req: Any) -> list[Action]:
         out: list[Action] = []
-        for order in self.orders:
-            if not order.is_done:
-                out += self._order_msgs(session.conn_id, order)
+        for order in self.working_orders():
+            out += self._order_msgs(session.conn_id, order)
         out.append(Send(session.conn_id, codec.enc_open_order_end()))
         return out
 
@@ -973,7 +1021,7 @@ class GatewayState:
         self, session: Session, req: codec.ReqCompletedOrders
     ) -> list[Action]:
         out: list[Action] = [
-            Send(session.conn_id, codec.enc_completed_order(o.wire()))
+            Send(session.conn_id, codec.enc_completed_order(o.wire(), session.version))
             for o in self.orders
             if o.is_done
         ]
@@ -1002,7 +1050,9 @@ class GatewayState:
 
     def _exec_msgs(self, conn_id: int, e: Execution, req_id: int) -> list[Action]:
         return [
-            Send(conn_id, codec.enc_exec_details(self._exec_wire(e, req_id))),
+            Send(
+                conn_id, codec.enc_exec_details(self._exec_wire(e, req_id), self._version(conn_id))
+            ),
             Send(
                 conn_id, codec.enc_commission_report(e.exec_id, e.commission, "USD", e.realized_pnl)
             ),
@@ -1138,7 +1188,45 @@ class GatewayState:
                 ),
             )
         )
+        out += self._option_ticks(session, req_id, con_id, q, delayed)
         return out
+
+    def _option_ticks(
+        self, session: Session, req_id: int, con_id: int, q: Any, delayed: int
+    ) -> list[Action]:
+        """tickOptionComputation for an option: bid, ask and last greeks at the volatility
+        each price implies, then the model's (Black-Scholes at the model volatility)."""
+        model = self.market.option_model(con_id)
+        if model is None:
+            return []
+        prices: list[tuple[tuple[int, int], float]] = []
+        if not self.faults.no_bid_ask:
+            prices += [(TICK_BID_OPTION, float(q.bid)), (TICK_ASK_OPTION, float(q.ask))]
+        prices.append((TICK_LAST_OPTION, float(q.last)))
+        out: list[Action] = []
+        for tick, value in prices:
+            if math.isnan(value) or value <= 0:
+                continue
+            m = self.market.option_model_at(con_id, value)
+            out.append(Send(session.conn_id, self._option_computation(req_id, tick[delayed], m)))
+        model_tick = TICK_MODEL_OPTION[delayed]
+        out.append(Send(session.conn_id, self._option_computation(req_id, model_tick, model)))
+        return out
+
+    @staticmethod
+    def _option_computation(req_id: int, tick_type: int, m: Any) -> Fields:
+        return codec.enc_tick_option_computation(
+            req_id,
+            tick_type,
+            m.implied_vol,
+            m.delta,
+            m.opt_price,
+            m.pv_dividend,
+            m.gamma,
+            m.vega,
+            m.theta,
+            m.und_price,
+        )
 
     def _stream_ticks(self, session: Session, req_id: int, con_id: int) -> list[Action]:
         return self._quote_ticks(session, req_id, con_id, full=False)
@@ -1291,7 +1379,7 @@ class GatewayState:
         order = ReceivedOrder(
             order_id=req.order_id,
             client_id=session.client_id,
-            perm_id=self._next_perm_id,
+            perm_id=self.take_perm_id(),
             account=o.account,
             action=o.action.upper(),
             total_quantity=o.total_quantity,
@@ -1309,10 +1397,23 @@ class GatewayState:
             raw=req.raw,
             contract=c,
         )
-        self._next_perm_id += 1
         self.orders.append(order)
+        self._working[(order.client_id, order.order_id)] = order
+        self._max_order_id[order.client_id] = max(
+            self._max_order_id.get(order.client_id, 0), order.order_id
+        )
         self._orders_by_key[(order.client_id, order.order_id)] = order
         return order
+
+    def take_perm_id(self) -> int:
+        perm_id = self._next_perm_id
+        self._next_perm_id += 1
+        return perm_id
+
+    def next_exec_id(self) -> str:
+        """IB's form ``<prefix>.<sequence>.01.01``; the last part is the revision."""
+        self._exec_seq += 1
+        return f"{self._exec_prefix}.{self._exec_seq:08x}.01.01"
 
     def order(self, client_id: int, order_id: int) -> ReceivedOrder | None:
         return self._orders_by_key.get((client_id, order_id))
@@ -1327,6 +1428,10 @@ class GatewayState:
         o = req.order
         if info is None:
             return 200, ERR_NO_SECURITY
+        if self.config.calendar and expiry.is_expired(
+            self, info.sec_type, info.expiry, self.clock.now()
+        ):
+            return 200, ERR_NO_SECURITY  # traded until the close of its expiry day only
         if o.account and o.account not in self.accounts:
             return (
                 321,
@@ -1384,7 +1489,10 @@ class GatewayState:
         wire = order.wire()
         out: list[Action] = []
         if open_order:
-            out += self._send_to_client(order.client_id, codec.enc_open_order(wire))
+            out += [
+                Send(s.conn_id, codec.enc_open_order(wire, s.version))
+                for s in self._client_sessions(order.client_id)
+            ]
         out += self._send_to_client(order.client_id, codec.enc_order_status(wire))
         return out
 
@@ -1482,9 +1590,8 @@ class GatewayState:
 
     def _req_global_cancel(self, session: Session, req: Any) -> list[Action]:
         out: list[Action] = []
-        for order in self.orders:
-            if not order.is_done:
-                out += self._do_cancel(order)
+        for order in self.working_orders():
+            out += self._do_cancel(order)
         return out
 
     # -- orders: filling ---------------------------------------------------------------------
@@ -1533,9 +1640,8 @@ class GatewayState:
         order.avg_fill_price = round((prev_value + qty * price) / order.filled, 6)
         order.last_fill_price = price
         order.commission = round(order.commission + commission, 2)
-        self._exec_seq += 1
         execution = Execution(
-            exec_id=f"0000e0d5.{self._exec_seq:08x}.01.01",
+            exec_id=self.next_exec_id(),
             order=order,
             time=now,
             side="BOT" if order.action == "BUY" else "SLD",
@@ -1556,8 +1662,8 @@ class GatewayState:
         out: list[Action] = []
         for s in self._client_sessions(order.client_id):
             c = s.conn_id
-            out.append(Send(c, codec.enc_exec_details(self._exec_wire(execution, -1))))
-            out.append(Send(c, codec.enc_open_order(wire)))
+            out.append(Send(c, codec.enc_exec_details(self._exec_wire(execution, -1), s.version)))
+            out.append(Send(c, codec.enc_open_order(wire, s.version)))
             out.append(Send(c, codec.enc_order_status(wire)))
             out.append(
                 Send(c, codec.enc_commission_report(execution.exec_id, commission, "USD", realized))
