@@ -25,7 +25,8 @@ And at EVERY step (:func:`step_invariants`, not only after reconciliation):
 8. never above a limit counting working orders: per contract, position plus working buys at
    most ``max_contracts_per_position``; contracts held or with a working buy at most
    ``max_open_positions``;
-9. no working order that nobody owns: every order working at the simulator with our orderRef
+9. no working order that nobody owns (and no entry of ours still working after a cycle in
+   HALTED): every order working at the simulator with our orderRef
    has a journaled intent that is not final (not "Rejected", not "Lost" while it works);
 10. foreign positions untouched: a stock position the bot never opened (seeded at the start)
     is never traded;
@@ -492,6 +493,15 @@ async def _inprocess_scenario(
                 await _step(result, action, gw.get_positions(timeout=1.0))
             elif action == "cycle" and stack.orch is not None:
                 await _step(result, action, stack.orch.run_cycle())
+            if action == "cycle" and risk.trading_state is TradingState.HALTED:
+                result.violations += [
+                    f"step {i}: entry {o.order_ref} still working after a HALTED cycle"
+                    for o in sim.received_orders
+                    if o.order_ref
+                    and not o.is_done
+                    and o.action == "BUY"
+                    and o.client_id == stack.client_id
+                ]
             if risk.trading_state is TradingState.HALTED and rng.random() < 0.7:
                 risk.resume("chaos: operator resume")
             assert stack.journal is not None
@@ -502,6 +512,7 @@ async def _inprocess_scenario(
         await asyncio.sleep(1.0)  # answers already delayed (up to 0.6 s) land first
         gw = stack.gw
         assert gw is not None and stack.journal is not None
+        vars(gw.journal).pop("attach_broker_ids", None)  # a journal fault still armed: off
         if not await wait_connected(gw):
             result.violations.append("did not reconnect after the faults stopped")
             return

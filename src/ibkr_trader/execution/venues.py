@@ -160,16 +160,13 @@ class PaperVenue:
 
     async def order_info(self, coid: str, perm_id: int, timeout: float) -> OrderInfo | None:
         """The gateway's own view of one order: its open orders first, then its completed
-        orders; None when neither holds it (or the gateway could not be asked)."""
-        try:
-            opened = await self._connection.get_open_orders(timeout, all_clients=False)
-            for info in opened:
-                if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
-                    return info
-            completed = await self._connection.get_completed_orders(timeout)
-        except (BrokerError, TimeoutError) as exc:
-            _log.warning("broker_status_unavailable", client_order_id=coid, error=str(exc))
-            return None
+        orders; None when neither holds it. Raises the broker's error when it cannot be
+        asked."""
+        opened = await self._connection.get_open_orders(timeout, all_clients=False)
+        for info in opened:
+            if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
+                return info
+        completed = await self._connection.get_completed_orders(timeout)
         for info in completed:
             if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
                 return info

@@ -520,22 +520,20 @@ class OrderExecutor:
         # Step 4: MANDATORY RISK VALIDATION — no bypass. An entry counts every order working
         # at the gateway (ours from a previous session or client id, another instance's, a
         # manual one): the ledger is refreshed from the gateway first; unknown -> no entry
-        # An account the paper interlock refuses needs no refresh: the risk check (HALTED by
-        # the interlock) refuses the entry, and so does the last check before sending.
-        interlock_ok = True
-        if self._mode is ExecutionMode.PAPER:
+        account: str | None = None
+        if self._mode is ExecutionMode.PAPER and not request.is_closing:
             try:
-                self._account_guard()
+                account = self._account_guard()
             except GatewayError:
-                interlock_ok = False
-        if self._mode is ExecutionMode.PAPER and interlock_ok and not request.is_closing:
+                account = None  # the paper interlock refuses the send below: nothing goes out
+        if account is not None:
             try:
                 await refresh_exposure(
                     self._connection,
                     self._journal,
                     self._risk_manager,
                     remaining(),
-                    account=self._account_guard(),
+                    account=account,
                 )
             except (BrokerError, TimeoutError) as exc:
                 return await self._failed_before_risk(
@@ -1031,7 +1029,9 @@ class OrderExecutor:
         self, order_id: int, coid: str, perm_id: int, timeout: float
     ) -> OrderInfo | None:
         """The venue's own view of one order (for paper: the gateway's open orders, then its
-        completed orders); None when it does not hold it (or could not be asked)."""
+        completed orders); None when it does not hold it. Raises the broker's error when it
+        cannot be asked (the order's state is then unknown: never concluded from the client's
+        guess)."""
         _ = order_id
         return await self._venue.order_info(coid, perm_id, timeout)
 
@@ -1045,8 +1045,21 @@ class OrderExecutor:
         snap = handle.snapshot()
         if snap.confirmed_done and not is_warning_code(snap.last_error_code):
             return None
-        info = await self._broker_status(handle.order_id, coid, handle.perm_id, timeout)
-        if info is None or not is_working_status(info.status):
+        try:
+            info = await self._broker_status(handle.order_id, coid, handle.perm_id, timeout)
+        except (BrokerError, TimeoutError) as err:
+            raise GatewayDisconnectedError(
+                f"order {handle.order_id} ended {snap.status} by the client library only "
+                f"(IB {snap.last_error_code}) and the gateway could not be asked: {err}",
+                order_id=handle.order_id,
+            ) from err
+        if info is None:
+            raise GatewayDisconnectedError(
+                f"order {handle.order_id} ended {snap.status} by the client library only "
+                f"(IB {snap.last_error_code}); the gateway lists it nowhere yet",
+                order_id=handle.order_id,
+            )
+        if not is_working_status(info.status):
             return None
         handle.adopt_broker_status(info.status)
         _log.warning(
@@ -1095,7 +1108,11 @@ class OrderExecutor:
                 continue
             if snap.confirmed_done:
                 return snap
-            info = await self._broker_status(handle.order_id, coid, handle.perm_id, remaining())
+            try:
+                info = await self._broker_status(handle.order_id, coid, handle.perm_id, remaining())
+            except (BrokerError, TimeoutError) as exc:
+                _log.warning("broker_status_unavailable", client_order_id=coid, error=str(exc))
+                info = None
             if info is None:
                 return replace(snap, status=UNCONFIRMED)  # not final: reconciliation settles
             if is_working_status(info.status):

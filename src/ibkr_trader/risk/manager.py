@@ -660,5 +660,8 @@ class RiskManager:
             "day_trades_used": snap.day_trades_used,
             "day_trades_remaining": day_trades_remaining(snap) if pdt_applies(snap) else None,
             "open_positions": sum(1 for q in snap.positions.values() if q != 0),
+            "working_orders": len(self.exposure.working()),
+            "working_entries": dict(snap.working_entries),
+            "foreign_positions": self.exposure.foreign_positions(),
             "limits_hash": self._limits.limits_hash(),
         }
