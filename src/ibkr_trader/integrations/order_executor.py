@@ -520,6 +520,8 @@ class OrderExecutor:
         # Step 4: MANDATORY RISK VALIDATION — no bypass. An entry counts every order working
         # at the gateway (ours from a previous session or client id, another instance's, a
         # manual one): the ledger is refreshed from the gateway first; unknown -> no entry
+        # An account the paper interlock refuses needs no refresh: the risk check (HALTED by
+        # the interlock) refuses the entry, and so does the last check before sending.
         account: str | None = None
         if self._mode is ExecutionMode.PAPER and not request.is_closing:
             try:
