@@ -42,7 +42,7 @@ test: lint types pytest
 # each instant of ibkr_trader.testing.SWEEP (a Monday open, a Friday close, Thanksgiving, an early
 # close, two DST Sunday nights, New Year's Eve), DATES_JOBS instants at a time
 test-dates: env
-	$(RUN) python -m ibkr_trader.testing.sweep --jobs $${DATES_JOBS:-2}
+	$(RUN) python -m ibkr_trader.testing.sweep --jobs $${DATES_JOBS:-4}
 
 # every benchmark; the soak runs SOAK_CYCLES cycles (10,000 for the long soak)
 bench: env

@@ -20,20 +20,25 @@ import structlog
 from ibkr_trader.clock import SystemClock
 from ibkr_trader.testing import rig_instant
 
-#: Everything that trades, closes, counts days or checks market hours: ``make test-dates`` runs
-#: these (``-m dates``) at every instant of the sweep. A test elsewhere opts in with
-#: ``@pytest.mark.dates``.
+#: Every test that reads the rig's instant (a simulator, a rig, or a production default that
+#: reads ``SystemClock``) and trades, closes, counts days or checks market hours:
+#: ``make test-dates`` runs these (``-m dates``) at every instant of the sweep. Tests that build
+#: their own ManualClock at a fixed date (risk checks, strategies, market hours, the journal's
+#: day boundaries) give the same result at every instant and are not repeated; a test elsewhere
+#: opts in with ``@pytest.mark.dates``.
 DATE_SENSITIVE = (
     "tests/chaos/test_known_bugs.py",
     "tests/integration/",
     "tests/integrations/",
-    "tests/journal/",
+    "tests/journal/test_async.py",
+    "tests/journal/test_migrations.py",
+    "tests/journal/test_safety.py",
     "tests/orchestrator/",
-    "tests/risk/",
+    "tests/orders/",
+    "tests/risk/test_commands.py",
     "tests/security/",
-    "tests/strategies/",
+    "tests/sim/",
     "tests/test_cli.py",
-    "tests/test_market_hours.py",
     "tests/test_reconcile.py",
     "tests/testing/",
 )

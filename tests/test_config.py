@@ -117,3 +117,32 @@ def test_command_line_overrides_are_validated_again() -> None:
     assert cfg.with_overrides(run={"interval": 2.5, "mode": None}).run.interval == 2.5
     with pytest.raises(ConfigError):
         cfg.with_overrides(run={"mode": "live"})
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.3.4.5", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        (" LOCALHOST ", True),
+        ("127.0.0.1.attacker.example", False),
+        ("127.example.com", False),
+        ("127.", False),
+        ("10.0.0.1", False),
+        ("0.0.0.0", False),
+    ],
+)
+def test_loopback_is_an_address_not_a_prefix(host: str, loopback: bool) -> None:
+    from ibkr_trader.config import is_loopback_host
+
+    assert is_loopback_host(host) is loopback
+
+
+def test_an_operator_id_with_a_nul_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[run]\noperator_id = "CSA\\u0000TSPRIM"\n')
+    with pytest.raises(ConfigError):
+        load_config(path)

@@ -41,6 +41,7 @@ The defaults are safe: dry-run, the simulated gateway in-process, loopback only.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -77,7 +78,17 @@ class ConfigError(ValueError):
 
 
 def is_loopback_host(host: str) -> bool:
-    return host.strip().lower() in _LOOPBACK_NAMES or host.strip().startswith("127.")
+    """``localhost`` or a loopback IP address (127.0.0.0/8, ::1), parsed as an address: a
+    name such as ``127.0.0.1.attacker.example`` is not one (it would be looked up in DNS)."""
+    name = host.strip().lower()
+    if name in _LOOPBACK_NAMES:
+        return True
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 class _Section(BaseModel):
@@ -127,7 +138,9 @@ class RunConfig(_Section):
     # automatic closes (Strategy C, quarantine, governors) also close positions the bot did
     # not open (a manual trade, another program); off: they are reported and left alone
     manage_foreign_positions: bool = False
-    operator_id: str = Field(default="CSATSPRIM", min_length=1, max_length=32)
+    operator_id: str = Field(
+        default="CSATSPRIM", min_length=1, max_length=32, pattern=r"^[ -~]+$"
+    )  # printable ASCII: it travels as extOperator
 
     @field_validator("mode", mode="before")
     @classmethod

@@ -62,6 +62,10 @@ def test_market_order_spec_leaves_the_limit_unset() -> None:
         {"action": "BUY", "quantity": 1, "order_type": "MKT", "limit_price": 1.0},
         {"action": "BUY", "quantity": 1, "order_type": "STP"},
         {"action": "BUY", "quantity": 1, "order_type": "MKT", "tif": "XYZ"},
+        {"action": "BUY", "quantity": 1, "order_type": "MKT", "ext_operator": "OP\0X"},
+        {"action": "BUY", "quantity": 1, "order_type": "MKT", "ext_operator": "O" * 33},
+        {"action": "BUY", "quantity": 1, "order_type": "MKT", "order_ref": "ref\x01"},
+        {"action": "BUY", "quantity": 1, "order_type": "MKT", "account": "DU1\t"},
     ],
 )
 def test_invalid_order_specs_are_refused(kwargs: dict[str, object]) -> None:

@@ -321,3 +321,18 @@ def test_metrics_carry_what_the_checks_saw() -> None:
     assert metrics["day_trades_remaining"] == 2
     assert metrics["daily_pnl_pct"] == 0.0
     assert metrics["drawdown_pct"] == 0.0
+
+
+def test_a_limit_price_below_one_tick_is_off_the_tick() -> None:
+    assert "tick" in failed(c.check_limit_price(entry(limit_price=1e-9), snapshot()))
+    assert "tick" in failed(c.check_limit_price(entry(limit_price=0.004), snapshot()))
+    assert c.check_limit_price(entry(limit_price=0.01), snapshot()).passed
+
+
+@pytest.mark.parametrize("op", ["CSA\0TSPRIM", "CSA\nTSPRIM", "CSATSPRIM\x7f", "é" * 3, "X" * 33])
+def test_an_operator_id_that_would_not_survive_the_wire_is_refused(op: str) -> None:
+    assert "printable ASCII" in failed(c.check_operator_id(entry(operator_id=op), snapshot()))
+
+
+def test_a_printable_operator_id_passes() -> None:
+    assert c.check_operator_id(entry(operator_id="CSA TSPRIM-2"), snapshot()).passed

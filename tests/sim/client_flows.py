@@ -52,21 +52,25 @@ class _Collect(logging.Handler):
             self.debug_lines.append(record.getMessage())
 
 
-def _capture(prefix: str, debug: bool = False) -> _Collect:
+def _capture(prefix: str, debug: str = "") -> _Collect:
+    """Collect ``prefix``'s records (>= WARNING); ``debug``: the one child logger whose DEBUG
+    lines are kept too (ibapi's reader logs one per message; its decoder logs every field,
+    far too many to keep up with on a busy machine)."""
     handler = _Collect(prefix)
     logger = logging.getLogger(prefix)
     logger.addHandler(handler)
+    logger.setLevel(logging.INFO if not debug else logging.WARNING)
     if debug:
-        logger.setLevel(logging.DEBUG)
-    elif logger.level == logging.NOTSET or logger.level > logging.WARNING:
-        logger.setLevel(logging.INFO)
+        logging.getLogger(debug).setLevel(logging.DEBUG)
     return handler
 
 
-def _release(handler: _Collect) -> None:
+def _release(handler: _Collect, debug: str = "") -> None:
     logger = logging.getLogger(handler.prefix)
     logger.removeHandler(handler)
     logger.setLevel(logging.NOTSET)
+    if debug:
+        logging.getLogger(debug).setLevel(logging.NOTSET)
 
 
 # --------------------------------------------------------------------------- ib_async / ib_insync
@@ -160,11 +164,11 @@ async def _insync_flow(lib: Any, port: int, client_id: int, r: FlowResult) -> No
 
 def ibapi_flow(port: int, client_id: int) -> FlowResult:
     """The flow with IB's own client: callbacks on its reader thread, waits on this one."""
-    handler = _capture("ibapi", debug=True)
+    handler = _capture("ibapi", debug="ibapi.client")
     try:
         result = _IbapiApp(port, client_id).run()
     finally:
-        _release(handler)
+        _release(handler, debug="ibapi.client")
     result.log = [r for r in handler.records if not r.startswith("WARNING ")] + [
         r for r in handler.records if r.startswith("WARNING ") and "ERROR" in r
     ]
@@ -398,6 +402,7 @@ class _IbapiApp:
             c["positions"] = sorted(app.wait_end("positions"))
             app.reqAccountUpdates(True, "")
             values = app.wait_end("account_values")
+            app.reqAccountUpdates(False, "")  # the pushes would keep coming
             c["account_values"] = len(values)
             c["portfolio"] = sorted(set(app.data.pop("portfolio", [])))
             rid = next(ids)
@@ -422,6 +427,8 @@ class _IbapiApp:
             app.reqCurrentTime()
             app.wait_for(lambda: "time" in app.data)
             r.errors = list(app.errs)
+            while not app.msg_queue.empty():  # nothing left for the reader after disconnect
+                app.msg_queue.get_nowait()
         finally:
             app.disconnect()
             reader.join(5)

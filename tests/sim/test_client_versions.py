@@ -375,7 +375,7 @@ NOTICES = {2104, 2106, 2158}
 @pytest.mark.parametrize("client_name", list(FLOWS))
 async def test_the_whole_flow_with_each_client(client_name: str) -> None:
     nyse_holidays_and_weekends()  # built once per process (seconds): not inside the flow
-    config = SimConfig(tick_interval=0.05, portfolio_interval=0.1)
+    config = SimConfig(tick_interval=0.05, portfolio_interval=0.5)
     async with SimulatedGateway(config) as gw:
         r = await asyncio.to_thread(FLOWS[client_name], gw.port, 21)
         await asyncio.sleep(0.05)

@@ -90,7 +90,7 @@ async def test_standalone_sim_prints_its_port_and_serves_ib_async() -> None:
     )
     try:
         assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
         match = re.search(r"127\.0\.0\.1:(\d+) accounts DU7654321", line)
         assert match, line
         ib = IB()
@@ -133,7 +133,7 @@ async def test_standalone_sim_follows_the_calendar_from_the_instant_at_gives() -
     )
     try:
         assert proc.stdout is not None
-        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        line = (await asyncio.wait_for(proc.stdout.readline(), 120)).decode()
         assert "market 2026-11-28 10:30 New York (NYSE calendar)" in line, line
         match = re.search(r"127\.0\.0\.1:(\d+) ", line)
         assert match, line

@@ -358,3 +358,12 @@ def test_fault_specs_for_warnings_and_corrections() -> None:
     assert faults.order_warning is None and not faults.correct_fills
     with pytest.raises(ValueError):
         faults.apply("warn_orders:x")
+
+
+async def test_a_host_that_only_starts_with_127_is_not_loopback() -> None:
+    from ibkr_trader.sim.server import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("127.9.9.9") and is_loopback("::1")
+    assert not is_loopback("127.0.0.1.attacker.example")
+    with pytest.raises(ValueError, match="loopback"):
+        SimulatedGateway(SimConfig(host="127.0.0.1.attacker.example"))

@@ -338,3 +338,33 @@ def test_perm_ids_and_exec_ids_are_unique_across_restarts() -> None:
     start(fixed)
     place(fixed, 1)
     assert fixed.received_orders[0].perm_id == 42
+
+
+def test_a_limit_below_one_tick_and_unprintable_order_text_are_refused() -> None:
+    from ibkr_trader.sim.state import off_tick
+
+    assert off_tick(1e-9, 0.01) and off_tick(0.004, 0.01) and not off_tick(0.01, 0.01)
+    state, _ = make_state()
+    start(state)
+    out = place(state, 1, type="LMT", lmt="0.000000001")
+    assert out[0].fields[3] == 110  # type: ignore[union-attr]
+    out = place(state, 2, ref="ref\x01")
+    assert out[0].fields[3] == 321  # type: ignore[union-attr]
+    out = place(state, 3, ext="op\x7f")
+    assert out[0].fields[3] == 321  # type: ignore[union-attr]
+    assert [o.status for o in state.received_orders] == ["Cancelled", "Inactive", "Inactive"]
+
+
+def test_a_nul_in_an_order_field_is_answered_for_that_order() -> None:
+    state, _ = make_state()
+    start(state)
+    spy = state.catalog.stock("SPY")
+    assert spy is not None
+    fields = [""] * 114
+    fields[0], fields[1], fields[2], fields[3], fields[4] = "3", "7", str(spy.con_id), "SPY", "STK"
+    fields[16], fields[17], fields[18], fields[21], fields[89] = "BUY", "1", "MKT", "DAY", "0"
+    fields[26] = "ref\0shifted"  # what ib_async puts on the wire for such an orderRef
+    wire = "\0".join(fields).split("\0")
+    out = state.handle(1, wire)
+    assert [(a.fields[2], a.fields[3]) for a in out if isinstance(a, Send)] == [(7, 320)]
+    assert state.received_orders == []

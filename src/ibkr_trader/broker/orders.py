@@ -41,6 +41,11 @@ VALID_TIFS: Final[frozenset[str]] = frozenset({"DAY", "GTC", "IOC", "OPG", "FOK"
 _LOG_PREFIX = re.compile(r"^(Error|Warning) \d+, reqId -?\d+: ")
 
 
+ORDER_REF_MAX: Final = 128
+EXT_OPERATOR_MAX: Final = 32
+ACCOUNT_MAX: Final = 32
+
+
 @dataclass(frozen=True, slots=True)
 class OrderSpec:
     """An order on our side of the boundary (validated on construction).
@@ -87,6 +92,17 @@ class OrderSpec:
                 raise ValueError("a LMT order needs a positive, finite limit_price")
         elif self.limit_price is not None:
             raise ValueError("a MKT order must not carry a limit_price")
+        for name, value, longest in (
+            ("order_ref", self.order_ref, ORDER_REF_MAX),
+            ("ext_operator", self.ext_operator, EXT_OPERATOR_MAX),
+            ("account", self.account, ACCOUNT_MAX),
+        ):
+            if len(value) > longest or not all(" " <= ch <= "~" for ch in value):
+                # a NUL would end the field on the wire and shift every later one
+                raise ValueError(
+                    f"{name} must be printable ASCII of at most {longest} characters, "
+                    f"got {value!r}"
+                )
 
 
 def to_ib_order(spec: OrderSpec) -> IBOrder:

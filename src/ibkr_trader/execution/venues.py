@@ -9,7 +9,7 @@ back; statuses, journal rows, timeouts and cancels are the executor's, the same 
 - :class:`DryRunVenue`: a local matching engine. Nothing is ever sent to IB. It is priced from
   the quotes the gateway delivers (a snapshot of the contract at most every
   ``reprice_seconds``), so dry-run against a real IB Gateway trades real market data with
-  simulated fills. It uses the simulator's order lifecycle (``sim.state.transition``, the
+  simulated fills. It uses the simulator's order lifecycle (``sim.lifecycle.transition``, the
   same transition table) and matching rule (``sim.matching.match``): **touch** -- a BUY fills
   when the ask is at or below its limit, at the ask; a SELL when the bid is at or above its
   limit, at the bid -- for at most the **displayed size** at the touch (the rest keeps working:
@@ -43,8 +43,8 @@ from ibkr_trader.logging import get_logger
 from ibkr_trader.market_hours import MarketHours
 from ibkr_trader.models import ContractSpec, OrderStatus
 from ibkr_trader.risk import RiskLimits
+from ibkr_trader.sim.lifecycle import transition
 from ibkr_trader.sim.matching import match
-from ibkr_trader.sim.state import transition
 
 __all__ = [
     "DryRunOrder",

@@ -297,7 +297,7 @@ def check_limit_price(request: TradeRequest, snap: RiskSnapshot) -> CheckResult:
     if value is None or value <= 0:
         return _fail(name, f"limit price must be positive and finite, got {price!r}", price, "> 0")
     ticks = value / tick
-    if abs(ticks - round(ticks)) > 1e-6:
+    if round(ticks) < 1 or abs(ticks - round(ticks)) > 1e-6:
         return _fail(name, f"limit price {price} is not on the {tick:g} tick", price, tick)
     return _ok(name, value, f"> 0, tick {tick:g}")
 
@@ -337,11 +337,27 @@ def check_contract(request: TradeRequest, snap: RiskSnapshot) -> CheckResult:
     return _ok(name, contract_key(request))
 
 
+OPERATOR_ID_MAX: Final = 32  # the longest extOperator we send (config: max_length=32)
+
+
+def is_wire_text(text: str, max_length: int) -> bool:
+    """Printable ASCII (0x20..0x7e) of at most ``max_length``: nothing that can shift the
+    NUL-separated fields of an IB message (a NUL) or be mangled on the way."""
+    return len(text) <= max_length and all(" " <= ch <= "~" for ch in text)
+
+
 def check_operator_id(request: TradeRequest, snap: RiskSnapshot) -> CheckResult:
     op = request.operator_id
     if not isinstance(op, str) or not op.strip():
         return _fail("operator_id", "operator id is missing", op, "non-empty")
-    return _ok("operator_id", op, "non-empty")
+    if not is_wire_text(op, OPERATOR_ID_MAX):
+        return _fail(
+            "operator_id",
+            f"operator id must be printable ASCII of at most {OPERATOR_ID_MAX} characters",
+            op,
+            f"printable ASCII <= {OPERATOR_ID_MAX}",
+        )
+    return _ok("operator_id", op, "non-empty printable ASCII")
 
 
 def check_closing_position(request: TradeRequest, snap: RiskSnapshot) -> CheckResult:

@@ -25,7 +25,8 @@ from ibkr_trader.sim import codec
 
 if TYPE_CHECKING:
     from ibkr_trader.sim.contracts import ContractInfo
-    from ibkr_trader.sim.state import Action, GatewayState, PositionRow, ReceivedOrder
+    from ibkr_trader.sim.orders import OrdersPart
+    from ibkr_trader.sim.state import Action, PositionRow, ReceivedOrder
 
 NY: Final = ZoneInfo("America/New_York")
 ITM_THRESHOLD: Final = 0.01  # IB exercises what is in the money by at least this much
@@ -43,7 +44,7 @@ class Settlement:
     shares: float = 0.0  # signed shares received (+) or delivered (-)
 
 
-def expiry_close(state: GatewayState, expiry: str) -> datetime:
+def expiry_close(state: OrdersPart, expiry: str) -> datetime:
     """When an option with this expiry (YYYYMMDD) stops trading: the session's close."""
     found = state._expiry_closes.get(expiry)
     if found is None:
@@ -58,11 +59,11 @@ def expiry_close(state: GatewayState, expiry: str) -> datetime:
     return found
 
 
-def is_expired(state: GatewayState, sec_type: str, expiry: str, now: datetime) -> bool:
+def is_expired(state: OrdersPart, sec_type: str, expiry: str, now: datetime) -> bool:
     return sec_type == "OPT" and bool(expiry) and now >= expiry_close(state, expiry)
 
 
-def settle(state: GatewayState, now: datetime) -> list[Action]:
+def settle(state: OrdersPart, now: datetime) -> list[Action]:
     """Expire every option position and working order whose expiry close has passed."""
     out: list[Action] = []
     for order in state.working_orders():
@@ -78,7 +79,7 @@ def settle(state: GatewayState, now: datetime) -> list[Action]:
     return out
 
 
-def _settle_one(state: GatewayState, row: PositionRow) -> list[Action]:
+def _settle_one(state: OrdersPart, row: PositionRow) -> list[Action]:
     info = state.catalog.by_con_id(row.con_id, include_expired=True)
     if info is None:  # pragma: no cover - a position is always on a contract we listed
         return []
@@ -107,7 +108,7 @@ def _settle_one(state: GatewayState, row: PositionRow) -> list[Action]:
 
 
 def _book(
-    state: GatewayState,
+    state: OrdersPart,
     account: str,
     info: ContractInfo,
     signed: float,
