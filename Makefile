@@ -18,13 +18,15 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 env: $(VENV)/.synced
 
+# the journal in ./var; the kill switch is the one `ibkr-trader halt` uses (the configuration's,
+# else $$IBKR_TRADER_KILL_SWITCH, else ~/.ibkr-trader/HALT), so a halt stops `make run` too
 run: env
-	IBKR_TRADER_HOME=$${IBKR_TRADER_HOME:-$(CURDIR)/var} IBKR_TRADER_KILL_SWITCH=$${IBKR_TRADER_KILL_SWITCH:-$(CURDIR)/var/HALT} IBKR_TRADER__PATHS__GAMEPLAN=$${IBKR_TRADER__PATHS__GAMEPLAN:-$(CURDIR)/examples/gameplan.toml} $(RUN) ibkr-trader run --mode dry_run --once
+	IBKR_TRADER_HOME=$${IBKR_TRADER_HOME:-$(CURDIR)/var} IBKR_TRADER__PATHS__GAMEPLAN=$${IBKR_TRADER__PATHS__GAMEPLAN:-$(CURDIR)/examples/gameplan.toml} $(RUN) ibkr-trader run --mode dry_run --once
 
 lint: env
 	$(RUN) ruff check src tests bench

@@ -28,6 +28,7 @@ from ibkr_trader.testing import rig_instant
 #: opts in with ``@pytest.mark.dates``.
 DATE_SENSITIVE = (
     "tests/chaos/test_known_bugs.py",
+    "tests/cli/",
     "tests/integration/",
     "tests/integrations/",
     "tests/journal/test_async.py",

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.cli import app
-from ibkr_trader.commands.errors import PolicyGroup, exit_code_for
+from ibkr_trader.cli.errors import PolicyGroup, exit_code_for
 from ibkr_trader.config import ConfigError
 
 runner = CliRunner()
@@ -97,7 +97,7 @@ def test_status_json_reads_the_journal_and_the_kill_switch(tmp_path: Path) -> No
 
     code, out, _ = invoke("run", "--once", "--json", "--gameplan", str(gameplan(tmp_path)))
     report = json_out(out)
-    assert code == 0 and report["trading_state"] == "HALTED"
+    assert code == 1 and report["trading_state"] == "HALTED"  # a HALTED cycle is a refusal
     assert "kill switch" in str(report["entry_block"])
     assert invoke("resume")[0] == 0
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from ibkr_trader.config import AppConfig, ConfigError, load_config
-from ibkr_trader.risk import RiskConfigError, load_risk_limits
+from ibkr_trader.risk import RiskConfigError, RiskLimits, load_risk_limits
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -51,8 +52,13 @@ max_open_positions = 2
     assert cfg.run.mode == "paper"
     assert cfg.run.symbols == ("QQQ", "IWM")
     assert cfg.alerts.command == ("notify", "--channel", "trading desk")
-    assert load_risk_limits(section=cfg.risk, env={}).max_open_positions == 1
+    assert cfg.risk.max_open_positions == 1  # the limits in force, validated here
+    assert load_risk_limits(path, env=env).max_open_positions == 1  # the same loader
     assert cfg.source == path
+    assert cfg.origin("gateway", "port") == f"file {path}"
+    assert cfg.origin("gateway", "client_id") == "env IBKR_TRADER__GATEWAY__CLIENT_ID"
+    assert cfg.origin("risk", "max_open_positions") == "env IBKR_TRADER__RISK__MAX_OPEN_POSITIONS"
+    assert cfg.origin("risk", "daily_loss_limit_pct") == "default"
 
 
 def test_config_path_may_come_from_the_environment(tmp_path: Path) -> None:
@@ -99,10 +105,60 @@ def test_a_remote_host_must_be_allowed_explicitly(tmp_path: Path) -> None:
     assert cfg.gateway.host == "10.0.0.5"
 
 
-def test_unknown_risk_key_is_refused_when_the_limits_are_built(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, "[risk]\nmax_open_positon = 1\n"), env={})
-    with pytest.raises(RiskConfigError):
-        load_risk_limits(section=cfg.risk, env={})
+def test_unknown_risk_key_is_refused_by_the_loader_itself(tmp_path: Path) -> None:
+    path = write(tmp_path, "[risk]\nmax_open_positon = 1\n")
+    with pytest.raises(ConfigError, match="max_open_positon"):
+        load_config(path, env={})  # `config show` refuses it exactly as `run` does
+    with pytest.raises(RiskConfigError, match="max_open_positon"):
+        load_risk_limits(path, env={})
+
+
+@pytest.mark.parametrize(
+    ("name", "hint"),
+    [
+        ("IBKR_TRADER_RISK__MAX_OPEN_POSITIONS", "IBKR_TRADER__RISK__MAX_OPEN_POSITIONS"),
+        ("IBKR_TRADER_RISK_MAX_OPEN_POSITIONS", "IBKR_TRADER__RISK__MAX_OPEN_POSITIONS"),
+        ("IBKR_TRADER_GATEWAY_PORT", "IBKR_TRADER__GATEWAY__PORT"),
+        ("IBKR_TRADER_FLAG_ENABLE_PAPER_EXECUTION", "IBKR_TRADER__FLAGS__ENABLE_PAPER_EXECUTION"),
+        ("IBKR_TRADER_SOMETHING", "IBKR_TRADER__<SECTION>__<KEY>"),
+    ],
+)
+def test_every_other_environment_form_is_refused_loudly(name: str, hint: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(hint)) as err:
+        load_config(None, env={name: "1"})
+    assert name in str(err.value)
+
+
+def test_the_process_variables_are_not_settings(tmp_path: Path) -> None:
+    env = {
+        "IBKR_TRADER_HOME": str(tmp_path / "home"),
+        "IBKR_TRADER_LOG": "DEBUG",
+        "IBKR_TRADER_KILL_SWITCH": str(tmp_path / "HALT"),
+    }
+    cfg = load_config(None, env=env)
+    assert cfg.journal_path() == tmp_path / "home" / "journal-dry_run.sqlite3"
+    assert cfg.kill_switch_path() == tmp_path / "HALT"
+    assert cfg.origin("paths", "kill_switch") == "env IBKR_TRADER_KILL_SWITCH"
+    paper = cfg.with_overrides(run={"mode": "paper"})
+    assert paper.journal_path() == tmp_path / "home" / "journal-paper.sqlite3"
+    assert paper.origin("run", "mode") == "command line"
+
+
+def test_the_configured_kill_switch_wins_over_the_default(tmp_path: Path) -> None:
+    path = write(tmp_path, f"[paths]\nkill_switch = '{tmp_path / 'mine' / 'HALT'}'\n")
+    cfg = load_config(path, env={"IBKR_TRADER_KILL_SWITCH": str(tmp_path / "other")})
+    assert cfg.kill_switch_path() == tmp_path / "mine" / "HALT"
+    assert cfg.redacted()["paths"]["kill_switch"] == str(tmp_path / "mine" / "HALT")
+
+
+def test_the_redacted_view_shows_every_limit_in_force_and_no_null_path(tmp_path: Path) -> None:
+    cfg = load_config(None, env={"IBKR_TRADER_HOME": str(tmp_path)})
+    shown = cfg.redacted()
+    assert set(shown["risk"]) == set(RiskLimits.model_fields)
+    assert all(value is not None for value in shown["paths"].values())
+    sources = cfg.sources()
+    assert set(sources["risk"]) == set(shown["risk"])
+    assert sources["risk"]["max_open_positions"] == "default"
 
 
 def test_redacted_view_masks_the_account_id(tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
-"""The application configuration: one TOML file plus environment overrides, validated.
+"""The one configuration loader: defaults <- one TOML file <- the environment <- the command line.
+
+Every command reads its configuration here (``load_config``), so ``config show`` prints exactly
+what ``run`` uses, with where each value came from.
 
 ```toml
 [gateway]            # where IB Gateway listens; no port = an in-process simulated gateway
-host = "127.0.0.1"
-port = 4002          # IB Gateway paper; omit for the built-in simulator
-client_id = 17
+host = "127.0.0.1"   # (dry-run only: paper mode needs an explicit port)
+port = 4002          # IB Gateway paper
+client_id = 17       # the running bot's id; `positions` / `close` use client_id + 1 (README)
 account = "DU1234567"
 timeout = 30.0
 
@@ -27,16 +30,25 @@ command = ["/usr/local/bin/notify", "--channel", "trading"]
 disconnect_minutes = 5.0
 timeout = 10.0
 
+[flags]              # the handoff's rollout flags (live execution cannot be enabled)
+enable_paper_execution = true
+
 [risk]               # RiskLimits fields (README.md, "Risk limits")
 max_open_positions = 2
 ```
 
-Every value can be overridden from the environment: ``IBKR_TRADER__<SECTION>__<KEY>``, for
-example ``IBKR_TRADER__GATEWAY__PORT=4002`` or ``IBKR_TRADER__RUN__SYMBOLS='["SPY","QQQ"]'``
-(a value starting with ``[`` is read as JSON). Unknown sections and keys are refused
+**One environment form**: ``IBKR_TRADER__<SECTION>__<KEY>``, for example
+``IBKR_TRADER__GATEWAY__PORT=4002`` or ``IBKR_TRADER__RISK__MAX_OPEN_POSITIONS=1`` (a value
+starting with ``[`` is read as JSON). Besides it only a few process variables exist
+(``IBKR_TRADER_CONFIG`` the file, ``IBKR_TRADER_HOME`` the journals' directory,
+``IBKR_TRADER_KILL_SWITCH`` the kill switch's default location, ``IBKR_TRADER_LOG`` the log
+level). Any other ``IBKR_TRADER_*`` variable (``IBKR_TRADER_RISK__X``,
+``IBKR_TRADER_RISK_MAX_OPEN_POSITIONS``, ``IBKR_TRADER_FLAG_X``) is refused with the right
+spelling, never silently applied or ignored. Unknown sections and keys are refused everywhere
 (``extra="forbid"``): a typo must never leave a setting at a value the operator did not mean.
 
 The defaults are safe: dry-run, the simulated gateway in-process, loopback only.
+This module imports nothing heavy (pydantic only): every command, even ``halt``, loads it.
 """
 
 from __future__ import annotations
@@ -53,23 +65,50 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ibkr_trader.logging import redact
+from ibkr_trader.redaction import redact
+from ibkr_trader.risk.config import RiskLimits
 
 __all__ = [
+    "CLIENT_ID_OFFSET",
     "CONFIG_ENV",
+    "DEFAULT_KILL_SWITCH",
     "ENV_PREFIX",
+    "HOME_ENV",
+    "KILL_SWITCH_ENV",
     "AlertsConfig",
     "AppConfig",
     "ConfigError",
+    "FlagsConfig",
     "GatewaySection",
     "PathsConfig",
     "RunConfig",
+    "default_home",
     "is_loopback_host",
     "load_config",
 ]
 
 ENV_PREFIX: Final = "IBKR_TRADER__"
 CONFIG_ENV: Final = "IBKR_TRADER_CONFIG"
+HOME_ENV: Final = "IBKR_TRADER_HOME"
+KILL_SWITCH_ENV: Final = "IBKR_TRADER_KILL_SWITCH"
+LOG_ENV: Final = "IBKR_TRADER_LOG"
+DEFAULT_KILL_SWITCH: Final = Path("~/.ibkr-trader/HALT")
+# A second connection while `run` holds client_id: positions / close / doctor use this offset.
+CLIENT_ID_OFFSET: Final = 1
+# Process variables that are not configuration keys (and the alert hook's, set for its child;
+# the test suites' knobs).
+_PROCESS_VARIABLES: Final = frozenset(
+    {
+        CONFIG_ENV,
+        HOME_ENV,
+        KILL_SWITCH_ENV,
+        LOG_ENV,
+        "IBKR_TRADER_ALERT_KIND",
+        "IBKR_TRADER_ALERT_MESSAGE",
+        "IBKR_TRADER_ALERT_DETAIL",
+    }
+)
+_PROCESS_PREFIXES: Final = ("IBKR_TRADER_CHAOS_", "IBKR_TRADER_FUZZ_", "IBKR_TRADER_TEST_")
 _LOOPBACK_NAMES: Final = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
@@ -91,12 +130,23 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """The journals' directory: ``$IBKR_TRADER_HOME``, else ``$XDG_DATA_HOME/ibkr-trader``
+    (default ``~/.local/share/ibkr-trader``)."""
+    environ = os.environ if env is None else env
+    home = environ.get(HOME_ENV, "").strip()
+    if home:
+        return Path(home).expanduser()
+    xdg = environ.get("XDG_DATA_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "ibkr-trader"
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
 class GatewaySection(_Section):
-    """Where the gateway is. ``port`` None: an in-process simulated gateway."""
+    """Where the gateway is. ``port`` None: an in-process simulated gateway (dry-run only)."""
 
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, gt=0, lt=65536)
@@ -165,7 +215,7 @@ class RunConfig(_Section):
 
 
 class PathsConfig(_Section):
-    """Files. None: the defaults (journal per mode, ``$IBKR_TRADER_KILL_SWITCH``, no gameplan)."""
+    """Files. None: the defaults (see :meth:`AppConfig.journal_path` / ``kill_switch_path``)."""
 
     journal: Path | None = None
     kill_switch: Path | None = None
@@ -174,7 +224,7 @@ class PathsConfig(_Section):
     @field_validator("journal", "kill_switch", "gameplan", mode="after")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
-        return None if value is None or str(value) == "" else value.expanduser()
+        return None if value is None or str(value) in ("", ".") else value.expanduser()
 
 
 class AlertsConfig(_Section):
@@ -192,44 +242,142 @@ class AlertsConfig(_Section):
         return value
 
 
+class FlagsConfig(_Section):
+    """The handoff's rollout flags (``integrations.feature_flags``); live cannot be enabled."""
+
+    enable_integration_layer: bool = True
+    enable_paper_execution: bool = True
+    fallback_to_direct_broker: bool = False
+
+
+_SECTIONS: Final[dict[str, type[BaseModel]]] = {
+    "gateway": GatewaySection,
+    "run": RunConfig,
+    "paths": PathsConfig,
+    "alerts": AlertsConfig,
+    "flags": FlagsConfig,
+    "risk": RiskLimits,
+}
+
+
 class AppConfig(_Section):
-    """The whole configuration. ``risk`` is passed to ``risk.load_risk_limits(section=...)``."""
+    """The whole configuration, with where each value came from (``origins``)."""
 
     gateway: GatewaySection = Field(default_factory=GatewaySection)
     run: RunConfig = Field(default_factory=RunConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    risk: dict[str, Any] = Field(default_factory=dict)
+    flags: FlagsConfig = Field(default_factory=FlagsConfig)
+    risk: RiskLimits = Field(default_factory=RiskLimits)
     source: Path | None = Field(default=None, exclude=True)
+    # "section.key" -> "file PATH" | "env NAME" | "command line --opt" (absent: the default)
+    origins: dict[str, str] = Field(default_factory=dict, exclude=True)
+    environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    # --------------------------------------------------------------- resolved values
+
+    @property
+    def mode(self) -> str:
+        return self.run.mode
+
+    def journal_path(self) -> Path:
+        """The journal file in use: ``[paths] journal``, else ``<home>/journal-<mode>.sqlite3``."""
+        if self.paths.journal is not None:
+            return self.paths.journal
+        return default_home(self.environ) / f"journal-{self.run.mode}.sqlite3"
+
+    def kill_switch_path(self) -> Path:
+        """``[paths] kill_switch``, else ``$IBKR_TRADER_KILL_SWITCH``, else ``~/.ibkr-trader/HALT``."""
+        if self.paths.kill_switch is not None:
+            return self.paths.kill_switch
+        value = self.environ.get(KILL_SWITCH_ENV, "").strip()
+        return Path(value).expanduser() if value else DEFAULT_KILL_SWITCH.expanduser()
+
+    def side_client_id(self) -> int:
+        """The client id of a second connection while ``run`` holds ``client_id``."""
+        return self.gateway.client_id + CLIENT_ID_OFFSET
+
+    def origin(self, section: str, key: str) -> str:
+        found = self.origins.get(f"{section}.{key}")
+        if found is not None:
+            return found
+        if section == "paths" and key == "journal":
+            return f"default (${HOME_ENV} or ~/.local/share/ibkr-trader, per mode)"
+        if section == "paths" and key == "kill_switch" and self.environ.get(KILL_SWITCH_ENV):
+            return f"env {KILL_SWITCH_ENV}"
+        return "default"
+
+    # --------------------------------------------------------------- copies
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> AppConfig:
         """A copy with some keys replaced (command-line options), validated again."""
-        data = self.model_dump(mode="python", exclude={"source"})
+        data = self.model_dump(mode="python", exclude={"source", "origins", "environ"})
+        origins = dict(self.origins)
         for section, values in sections.items():
             updates = {k: v for k, v in values.items() if v is not None}
             if updates:
                 data.setdefault(section, {}).update(updates)
-        return _validate(data, self.source)
+                for key in updates:
+                    origins[f"{section}.{key}"] = "command line"
+        return _validate(data, self.source, origins, self.environ)
 
     def redacted(self) -> dict[str, Any]:
-        """A JSON-ready view for ``config show`` (account ids masked)."""
-        data = self.model_dump(mode="json", exclude={"source"})
+        """A JSON-ready view of every value in force (account ids masked, paths resolved)."""
+        data = self.model_dump(mode="json", exclude={"source", "origins", "environ"})
         account = data["gateway"].get("account") or ""
         data["gateway"]["account"] = redact(account) if account else ""
+        data["paths"]["journal"] = str(self.journal_path())
+        data["paths"]["kill_switch"] = str(self.kill_switch_path())
+        data["paths"]["gameplan"] = (
+            str(self.paths.gameplan) if self.paths.gameplan else "(none: strategy C, no entries)"
+        )
         data["gateway"]["in_process_simulator"] = self.gateway.port is None
-        data["source"] = str(self.source) if self.source else None
+        data["gateway"]["side_client_id"] = self.side_client_id()
         return data
 
+    def sources(self) -> dict[str, dict[str, str]]:
+        """For every key shown by :meth:`redacted`, where its value came from."""
+        out: dict[str, dict[str, str]] = {}
+        for section, values in self.redacted().items():
+            out[section] = {key: self.origin(section, key) for key in values}
+        out["gateway"]["in_process_simulator"] = self.origin("gateway", "port")
+        out["gateway"]["side_client_id"] = f"gateway.client_id + {CLIENT_ID_OFFSET}"
+        return out
 
-def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+
+# ------------------------------------------------------------------- environment
+
+
+def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """``IBKR_TRADER__SECTION__KEY`` values; any other ``IBKR_TRADER_*`` name is refused."""
     out: dict[str, dict[str, Any]] = {}
-    for name, raw in env.items():
-        if not name.upper().startswith(ENV_PREFIX):
+    origins: dict[str, str] = {}
+    for name, raw in sorted(env.items()):
+        upper = name.upper()
+        if not upper.startswith("IBKR_TRADER"):
             continue
-        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if upper in _PROCESS_VARIABLES or upper.startswith(_PROCESS_PREFIXES):
+            continue
+        if not upper.startswith(ENV_PREFIX):
+            raise ConfigError(_wrong_form(name))
+        parts = upper[len(ENV_PREFIX) :].lower().split("__")
         if len(parts) != 2 or not all(parts):
-            raise ConfigError(f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY>")
+            raise ConfigError(
+                f"environment variable {name}: expected {ENV_PREFIX}<SECTION>__<KEY> "
+                f"(sections: {', '.join(_SECTIONS)})"
+            )
         section, key = parts
+        model = _SECTIONS.get(section)
+        if model is None:
+            raise ConfigError(
+                f"environment variable {name}: unknown section {section!r}; "
+                f"known: {', '.join(_SECTIONS)}"
+            )
+        if key not in model.model_fields:
+            raise ConfigError(
+                f"environment variable {name}: unknown key {key!r} in [{section}]; "
+                f"known: {', '.join(sorted(model.model_fields))}"
+            )
         text = raw.strip()
         value: Any = text
         if text.startswith("["):
@@ -237,10 +385,32 @@ def _env_overrides(env: Mapping[str, str]) -> dict[str, dict[str, Any]]:
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"{name}: not a JSON list: {exc}") from exc
-        elif text == "" and section == "gateway" and key == "port":
+        elif text == "" and (section, key) == ("gateway", "port"):
             value = None
         out.setdefault(section, {})[key] = value
-    return out
+        origins[f"{section}.{key}"] = f"env {name}"
+    return out, origins
+
+
+def _wrong_form(name: str) -> str:
+    """The refusal of an ``IBKR_TRADER_*`` name, with the one form it probably meant."""
+    rest = name.upper()[len("IBKR_TRADER") :].lstrip("_")
+    hint = ""
+    for section, model in _SECTIONS.items():
+        prefix = section.upper()
+        if rest.startswith(prefix):
+            key = rest[len(prefix) :].lstrip("_").lower()
+            if key in model.model_fields:
+                hint = f"; did you mean {ENV_PREFIX}{prefix}__{key.upper()}?"
+            break
+    if rest.startswith("FLAG_"):
+        key = rest[len("FLAG_") :].lower()
+        if key in FlagsConfig.model_fields:
+            hint = f"; did you mean {ENV_PREFIX}FLAGS__{key.upper()}?"
+    return (
+        f"environment variable {name} is not a setting: configuration keys are set as "
+        f"{ENV_PREFIX}<SECTION>__<KEY> (two underscores each){hint}"
+    )
 
 
 def _describe(exc: ValidationError) -> str:
@@ -251,19 +421,28 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _validate(data: dict[str, Any], source: Path | None) -> AppConfig:
+def _validate(
+    data: dict[str, Any],
+    source: Path | None,
+    origins: dict[str, str],
+    environ: Mapping[str, str],
+) -> AppConfig:
     try:
         config = AppConfig.model_validate(data)
     except ValidationError as exc:
         where = f"{source}: " if source else ""
         raise ConfigError(f"{where}invalid configuration: {_describe(exc)}") from exc
-    return config.model_copy(update={"source": source})
+    env_view = {k: v for k, v in environ.items() if k.upper().startswith("IBKR_TRADER")}
+    if "XDG_DATA_HOME" in environ:
+        env_view["XDG_DATA_HOME"] = environ["XDG_DATA_HOME"]
+    return config.model_copy(update={"source": source, "origins": origins, "environ": env_view})
 
 
 def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> AppConfig:
     """Defaults <- the TOML file (``path``, else ``$IBKR_TRADER_CONFIG``) <- the environment.
 
-    Raises ConfigError for an unreadable file, invalid TOML, an unknown section or key, or an
+    Raises ConfigError for an unreadable file, invalid TOML, an unknown section or key, an
+    ``IBKR_TRADER_*`` variable in another form than ``IBKR_TRADER__SECTION__KEY``, or an
     invalid value.
     """
     environ = os.environ if env is None else env
@@ -272,6 +451,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
         path = from_env or None
     data: dict[str, Any] = {}
     source: Path | None = None
+    origins: dict[str, str] = {}
     if path is not None:
         source = Path(path).expanduser()
         try:
@@ -283,9 +463,17 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
             raise ConfigError(f"cannot read configuration {source}: {exc}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
-    for section, values in _env_overrides(environ).items():
-        table = data.setdefault(section, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"[{section}] must be a table")
-        table.update(values)
-    return _validate(data, source)
+        for section, values in data.items():
+            if section not in _SECTIONS:
+                raise ConfigError(
+                    f"{source}: unknown section [{section}]; known: {', '.join(_SECTIONS)}"
+                )
+            if not isinstance(values, dict):
+                raise ConfigError(f"{source}: [{section}] must be a table")
+            for key in values:
+                origins[f"{section}.{key}"] = f"file {source}"
+    overrides, env_origins = _env_overrides(environ)
+    for section, values in overrides.items():
+        data.setdefault(section, {}).update(values)
+    origins.update(env_origins)
+    return _validate(data, source, origins, environ)

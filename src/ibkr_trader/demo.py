@@ -6,6 +6,11 @@ its indicators and quality flags), builds a signal for the at-the-money call of 
 expiry 7-21 days out, validates it through the RiskManager, executes it (simulated fill in
 dry-run, an order at the paper account in paper mode), and prints the result, the positions
 with their Strategy C flags, and where the journal is.
+
+Exit codes (the README's policy): 0 the order filled (or no signal), 1 the order was not
+filled (rejected, cancelled, timed out) or the gateway failed, 2 a usage or configuration
+error, 130 interrupted. ``ibkr-trader demo`` (``cli/demo.py``) runs the same cycle with the
+configuration's gateway, journal, kill switch and limits.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from ibkr_trader.logging import configure_logging
 from ibkr_trader.models import (
     ExecutionMode,
     OptionRight,
+    OrderStatus,
     Position,
     StrategyContext,
     TradingSignal,
@@ -159,7 +165,9 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, int]]:
         return
     from ibkr_trader.sim import SimConfig, SimulatedGateway  # only for the in-process default
 
-    async with SimulatedGateway(SimConfig(port=0, pacing=False)) as sim:
+    start = getattr(args, "at", None)
+    config = SimConfig(port=0, pacing=False, calendar=start is not None, start=start)
+    async with SimulatedGateway(config) as sim:
         yield sim.host, sim.port
 
 
@@ -169,8 +177,10 @@ async def run_cycle(args: argparse.Namespace, console: Console) -> int:
     journal = await asyncio.to_thread(Journal.open, args.journal, mode, clock)
     ajournal = AsyncJournal(journal)
     try:
-        limits = load_risk_limits(args.config)
-        risk = RiskManager(limits, journal, clock, kill_switch_path=default_kill_switch_path())
+        limits = getattr(args, "limits", None) or load_risk_limits(args.config)
+        switch = getattr(args, "kill_switch", None) or default_kill_switch_path()
+        risk = RiskManager(limits, journal, clock, kill_switch_path=switch)
+        code = 0
         async with _target(args) as (host, port):
             where = "in-process simulated gateway" if not args.port else "gateway"
             console.print(
@@ -197,12 +207,19 @@ async def run_cycle(args: argparse.Namespace, console: Console) -> int:
                         signal, DEMO_CONTEXT, timeout=args.timeout, market_data=data
                     )
                     console.print(result_table(result))
+                    if result.status not in (OrderStatus.FILLED, OrderStatus.SIMULATED):
+                        console.print(
+                            f"[red]the order was not filled: {result.status.value}"
+                            f"{': ' + result.rejection_reason if result.rejection_reason else ''}"
+                            "[/red]"
+                        )
+                        code = 1
                 positions = await gateway.get_positions(timeout=args.timeout)
                 console.print(positions_table(positions))
             finally:
                 await gateway.disconnect()
         console.print(f"journal: {journal.path}")
-        return 0
+        return code
     finally:
         await ajournal.aclose()
 
@@ -233,9 +250,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console()
     try:
         return asyncio.run(run_cycle(args, console))
-    except (BrokerError, ValueError, OSError) as exc:
+    except ValueError as exc:  # a configuration or usage problem
         console.print(f"[red]error:[/red] {exc}")
         return 2
+    except (BrokerError, OSError) as exc:  # an operational failure
+        console.print(f"[red]error:[/red] {exc}")
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
 
-_ACCOUNT_RE = re.compile(r"\b(DU|DF|U|F)\d{5,9}\b")
+from ibkr_trader.redaction import redact
 
-
-def redact(text: str) -> str:
-    """Mask IB account ids (DU1234567 -> DU***567) in a string."""
-    return _ACCOUNT_RE.sub(lambda m: f"{m.group(1)}***{m.group(0)[-3:]}", text)
+__all__ = [
+    "RedactingFilter",
+    "configure_logging",
+    "get_logger",
+    "install_record_redaction",
+    "install_redaction",
+    "redact",
+]
 
 
 def _redact_processor(

@@ -52,7 +52,7 @@ from typing import Any, Final, Literal
 from ibkr_trader.alerts import ALERT_EMERGENCY_CLOSE, ALERT_HALT, AlertHook
 from ibkr_trader.broker.connection import ConnectionState
 from ibkr_trader.broker.exceptions import BrokerError
-from ibkr_trader.clock import Clock, days_to_expiry, ny_date
+from ibkr_trader.clock import Clock, days_to_expiry
 from ibkr_trader.integrations.ibkr_gateway import IBKRGateway
 from ibkr_trader.integrations.market_data_types import MarketData
 from ibkr_trader.integrations.order_executor import OrderResult
@@ -63,6 +63,7 @@ from ibkr_trader.models import ClosureReason, Position, TradingState
 from ibkr_trader.orders.lifecycle import FILLED_RESULTS
 from ibkr_trader.reconcile import Reconciler, ReconciliationReport
 from ibkr_trader.risk import RiskLimits, RiskManager
+from ibkr_trader.risk.usage import governor_usage  # re-exported (moved for the light CLI)
 from ibkr_trader.strategies.base import OptionChainView, OptionKey, OptionQuote, Strategy
 from ibkr_trader.strategies.gameplan import DailyGameplan, GameplanLoad
 from ibkr_trader.strategies.selection import SelectionConfig
@@ -979,33 +980,3 @@ class OrchestratorRunner:
             stop_wait.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await stop_wait
-
-
-def governor_usage(risk: RiskManager, clock: Clock) -> dict[str, Any]:
-    """How much of each governor is used and left (for the status view)."""
-    status = risk.status()
-    limits = risk.limits
-    equity = status.get("equity")
-    sod = status.get("start_of_day_equity")
-    high = status.get("week_high")
-    daily_used = weekly_used = None
-    if equity and sod:
-        daily_used = max(0.0, (sod - equity) / sod)
-    if equity and high:
-        weekly_used = max(0.0, (high - equity) / high)
-    return {
-        "daily_loss_limit_pct": limits.daily_loss_limit_pct,
-        "daily_loss_used_pct": daily_used,
-        "daily_loss_left_pct": (
-            max(0.0, limits.daily_loss_limit_pct - daily_used) if daily_used is not None else None
-        ),
-        "weekly_drawdown_pct": limits.weekly_drawdown_pct,
-        "weekly_drawdown_used_pct": weekly_used,
-        "weekly_drawdown_left_pct": (
-            max(0.0, limits.weekly_drawdown_pct - weekly_used) if weekly_used is not None else None
-        ),
-        "day_trades_used": status.get("day_trades_used"),
-        "day_trades_remaining": status.get("day_trades_remaining"),
-        "governor": status.get("governor"),
-        "new_york_date": ny_date(clock.now()).isoformat(),
-    }

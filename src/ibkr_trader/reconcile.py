@@ -26,7 +26,8 @@ While it runs the trading state is RECONCILING (no order passes the RiskManager)
    if its simulated fill was committed (a crash right after it), it is settled as SIMULATED.
 5. A broker order whose orderRef and permId the journal does not know (someone else's, or a
    manual one) is reported, and in PAPER mode HALTS trading (``risk.halt``) until the
-   operator has looked and runs ``ibkr-trader resume``.
+   operator has looked and runs ``ibkr-trader resume``. One the operator acknowledged
+   (``ibkr-trader ack PERM_ID --by --reason``) is only noted (``notes``), never halted on.
 
 The result is a frozen :class:`ReconciliationReport` (also journaled as an event).
 """
@@ -34,6 +35,7 @@ The result is a frozen :class:`ReconciliationReport` (also journaled as an event
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -50,6 +52,9 @@ from ibkr_trader.models import ClosureReason, ExecutionMode, OrderStatus, Tradin
 from ibkr_trader.orders.exposure import WorkingOrder
 from ibkr_trader.orders.lifecycle import LOST, is_working_status, outcome
 from ibkr_trader.risk import RiskManager
+
+# risk-state key of an operator's acknowledgement of an unknown broker order (``ack``)
+ACK_KEY_PREFIX = "acknowledged_order:"
 
 __all__ = [
     "BrokerOrders",
@@ -445,7 +450,7 @@ class Reconciler:
             resolved.append(await self._settle(row, found, trigger))
 
         halted = False
-        unknown_list = tuple(unknown.values())
+        unknown_list, acknowledged = await self._split_acknowledged(tuple(unknown.values()))
         if unknown_list:
             described = "; ".join(u.describe() for u in unknown_list[:5])
             await self._journal.record_event(
@@ -471,11 +476,38 @@ class Reconciler:
             resolved=tuple(resolved),
             fills_recorded=tuple(fills),
             unknown_orders=unknown_list,
+            notes=acknowledged,
             corrected=tuple(corrected),
             halted=halted or self._risk.trading_state is TradingState.HALTED,
             trading_state=self._risk.trading_state.value,
             seconds=time.monotonic() - t0,
         )
+
+    async def _split_acknowledged(
+        self, unknown: tuple[UnknownBrokerOrder, ...]
+    ) -> tuple[tuple[UnknownBrokerOrder, ...], tuple[str, ...]]:
+        """Unknown orders an operator acknowledged (``ibkr-trader ack PERM_ID``) are noted,
+        not halted on; the rest stay unknown."""
+        still: list[UnknownBrokerOrder] = []
+        notes: list[str] = []
+        for order in unknown:
+            found = None
+            if order.perm_id:
+                found = await self._journal.call(
+                    self._journal.journal.get_risk_state, f"{ACK_KEY_PREFIX}{order.perm_id}"
+                )
+            if found is None or not isinstance(found[0], str):
+                still.append(order)
+                continue
+            try:
+                ack = json.loads(found[0])
+            except ValueError:
+                ack = {}
+            notes.append(
+                f"acknowledged broker order {order.describe()} by {ack.get('by', '?')}: "
+                f"{ack.get('reason', '')}"
+            )
+        return tuple(still), tuple(notes)
 
     def _working(self, info: OrderInfo, row: OrderRow) -> WorkingOrder:
         """One of ours, working at the gateway: adopted, with its original deadline."""

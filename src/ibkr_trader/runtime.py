@@ -25,24 +25,26 @@ from typing import Any
 
 from ibkr_trader.alerts import AlertHook
 from ibkr_trader.clock import Clock, SystemClock, ny_date
-from ibkr_trader.config import AppConfig
+from ibkr_trader.config import AppConfig, ConfigError
+from ibkr_trader.integrations.feature_flags import IntegrationFeatureFlags
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
-from ibkr_trader.journal import AsyncJournal, Journal, default_journal_path
+from ibkr_trader.journal import AsyncJournal, Journal
 from ibkr_trader.logging import get_logger
 from ibkr_trader.market_hours import MarketHours
 from ibkr_trader.models import ExecutionMode
 from ibkr_trader.orchestrator import TradingOrchestrator, build_strategy
 from ibkr_trader.reconcile import Reconciler
-from ibkr_trader.risk import (
-    LimitLoosenError,
-    RiskConfigError,
-    RiskManager,
-    default_kill_switch_path,
-    load_risk_limits,
-)
+from ibkr_trader.risk import LimitLoosenError, RiskConfigError, RiskManager
 from ibkr_trader.strategies.gameplan import GameplanLoad, load_gameplan
 
-__all__ = ["Runtime", "journal_path_for", "open_runtime", "replay_start"]
+__all__ = [
+    "GatewayIdentityError",
+    "Runtime",
+    "check_gateway_identity",
+    "journal_path_for",
+    "open_runtime",
+    "replay_start",
+]
 
 _log = get_logger("ibkr_trader.runtime")
 _REPLAY_AFTER_OPEN = timedelta(hours=2)  # 11:30 New York: a full hour of bars behind it
@@ -65,7 +67,7 @@ def replay_start(now: datetime) -> datetime | None:
 
 
 def journal_path_for(config: AppConfig) -> Path:
-    return config.paths.journal or default_journal_path(config.run.mode)
+    return config.journal_path()
 
 
 @dataclass
@@ -109,11 +111,49 @@ def _gameplan(config: AppConfig, clock: Clock, risk: RiskManager) -> GameplanLoa
     return loaded
 
 
+class GatewayIdentityError(ConnectionError):
+    """The journal belongs to another account (or a simulator's): never mix the two books."""
+
+
+IDENTITY_KEY = "gateway_identity"
+
+
+async def check_gateway_identity(rt: Runtime) -> str:
+    """Record the connected account in a paper journal; refuse one that holds another's.
+
+    A paper journal's day-loss anchor, positions and orders are one account's: a simulator's
+    1,000,000 USD must never become a real paper account's start-of-day equity.
+    """
+    identity = f"account={rt.gateway.account}"
+    if rt.mode is not ExecutionMode.PAPER or not rt.gateway.account:
+        return identity
+    stored = await asyncio.to_thread(rt.journal.get_risk_state, IDENTITY_KEY)
+    if stored is None or stored[0] in (None, ""):
+        await asyncio.to_thread(rt.journal.put_risk_state, IDENTITY_KEY, identity, None)
+        await rt.ajournal.record_event("gateway_identity", {"identity": identity, "new": True})
+        return identity
+    if stored[0] != identity:
+        from ibkr_trader.logging import redact
+
+        raise GatewayIdentityError(
+            f"the journal {rt.journal.path} belongs to {redact(str(stored[0]))}, but the gateway "
+            f"at {rt.gateway.config.host}:{rt.gateway.config.port} is {redact(identity)}: "
+            "refusing to mix two accounts in one journal (use another [paths] journal)"
+        )
+    return identity
+
+
 @contextlib.asynccontextmanager
-async def _simulator(config: AppConfig) -> AsyncIterator[Any]:
+async def _simulator(config: AppConfig, start: datetime | None) -> AsyncIterator[Any]:
     if config.gateway.port is not None:
         yield None
         return
+    if config.run.mode != ExecutionMode.DRY_RUN.value:
+        raise ConfigError(
+            f"{config.run.mode} mode needs an explicit gateway port ([gateway] port, "
+            "IBKR_TRADER__GATEWAY__PORT or --port: 4002 for IB Gateway paper, or the port of "
+            "`ibkr-trader sim`); it never trades against an in-process simulator"
+        )
     from ibkr_trader.sim import SimConfig, SimulatedGateway  # only for the in-process default
 
     sim_config = SimConfig(
@@ -121,7 +161,7 @@ async def _simulator(config: AppConfig) -> AsyncIterator[Any]:
         port=0,
         pacing=False,
         calendar=True,
-        start=replay_start(SystemClock().now()),
+        start=start if start is not None else replay_start(SystemClock().now()),
     )
     async with SimulatedGateway(sim_config) as sim:
         yield sim
@@ -134,22 +174,26 @@ async def open_runtime(
     connect: bool = True,
     alerts: AlertHook | None = None,
     clock: Clock | None = None,
+    client_id: int | None = None,
+    start: datetime | None = None,
 ) -> AsyncIterator[Runtime]:
     """Open the journal, build risk + gateway + orchestrator, connect; close all on exit.
 
     Raises ConfigError / RiskConfigError (configuration), JournalError, and the gateway's
-    connection errors (GatewayConnectionError, PaperInterlockError, ...).
+    connection errors (GatewayConnectionError, PaperInterlockError, GatewayIdentityError).
+    ``client_id``: another client id than ``[gateway] client_id`` (a second connection while
+    ``run`` holds it). ``start``: the in-process simulator's market instant (``--at``).
     """
     mode = ExecutionMode(config.run.mode)
-    limits = load_risk_limits(section=config.risk)
-    async with _simulator(config) as sim:
+    limits = config.risk
+    async with _simulator(config, start) as sim:
         the_clock: Clock = clock or (sim.clock if sim is not None else SystemClock())
         journal = await asyncio.to_thread(Journal.open, journal_path_for(config), mode, the_clock)
         ajournal = AsyncJournal(journal)
         gateway: IBKRGateway | None = None
         orchestrator: TradingOrchestrator | None = None
         try:
-            kill_switch = config.paths.kill_switch or default_kill_switch_path()
+            kill_switch = config.kill_switch_path()
             risk = RiskManager(limits, journal, the_clock, kill_switch_path=kill_switch)
             host = sim.host if sim is not None else config.gateway.host
             port = sim.port if sim is not None else int(config.gateway.port or 0)
@@ -157,7 +201,7 @@ async def open_runtime(
                 GatewayConfig(
                     host=host,
                     port=port,
-                    client_id=config.gateway.client_id,
+                    client_id=config.gateway.client_id if client_id is None else client_id,
                     timeout=config.gateway.timeout,
                     account=config.gateway.account,
                 ),
@@ -166,6 +210,7 @@ async def open_runtime(
                 operator_id=config.run.operator_id,
                 journal=ajournal,
                 clock=the_clock,
+                flags=IntegrationFeatureFlags.from_config(config.flags),
             )
             gameplan = _gameplan(config, the_clock, risk)
             hook = alerts or AlertHook(
@@ -206,7 +251,7 @@ async def open_runtime(
             )
             if connect:
                 await gateway.connect(timeout=config.gateway.timeout)
-            yield Runtime(
+            runtime = Runtime(
                 config=config,
                 mode=mode,
                 clock=the_clock,
@@ -219,6 +264,9 @@ async def open_runtime(
                 alerts=hook,
                 simulator=sim,
             )
+            if connect:
+                await check_gateway_identity(runtime)
+            yield runtime
         finally:
             if orchestrator is not None:
                 await orchestrator.aclose()

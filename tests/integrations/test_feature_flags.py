@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ibkr_trader.config import ConfigError, load_config
 from ibkr_trader.integrations.feature_flags import DEFAULT_FLAGS, IntegrationFeatureFlags
 
 
@@ -19,30 +20,32 @@ def test_live_execution_cannot_be_enabled() -> None:
         IntegrationFeatureFlags(ENABLE_LIVE_EXECUTION=True)
 
 
-def test_environment_overrides_are_read() -> None:
-    flags = IntegrationFeatureFlags.from_env(
-        {
-            "IBKR_TRADER_FLAG_ENABLE_INTEGRATION_LAYER": "0",
-            "IBKR_TRADER_FLAG_ENABLE_PAPER_EXECUTION": "off",
-            "IBKR_TRADER_FLAG_FALLBACK_TO_DIRECT_BROKER": "yes",
-        }
+def test_the_flags_come_from_the_one_configuration_loader() -> None:
+    cfg = load_config(
+        None,
+        env={
+            "IBKR_TRADER__FLAGS__ENABLE_INTEGRATION_LAYER": "0",
+            "IBKR_TRADER__FLAGS__ENABLE_PAPER_EXECUTION": "off",
+            "IBKR_TRADER__FLAGS__FALLBACK_TO_DIRECT_BROKER": "yes",
+        },
     )
+    flags = IntegrationFeatureFlags.from_config(cfg.flags)
     assert not flags.ENABLE_INTEGRATION_LAYER and not flags.ENABLE_PAPER_EXECUTION
     assert flags.FALLBACK_TO_DIRECT_BROKER
 
 
-def test_environment_cannot_turn_live_on() -> None:
-    flags = IntegrationFeatureFlags.from_env({"IBKR_TRADER_FLAG_ENABLE_LIVE_EXECUTION": "1"})
-    assert flags.ENABLE_LIVE_EXECUTION is False
+def test_the_defaults_are_the_default_flags() -> None:
+    assert IntegrationFeatureFlags.from_config(load_config(None, env={}).flags) == DEFAULT_FLAGS
 
 
-def test_empty_environment_gives_the_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("ENABLE_INTEGRATION_LAYER", "ENABLE_PAPER_EXECUTION", "FALLBACK_TO_DIRECT_BROKER"):
-        monkeypatch.delenv(f"IBKR_TRADER_FLAG_{name}", raising=False)
-    assert IntegrationFeatureFlags.from_env() == DEFAULT_FLAGS
-    assert IntegrationFeatureFlags.from_env({}) == DEFAULT_FLAGS
-
-
-def test_unreadable_flag_value_is_an_error() -> None:
-    with pytest.raises(ValueError, match="must be 0 or 1"):
-        IntegrationFeatureFlags.from_env({"IBKR_TRADER_FLAG_ENABLE_PAPER_EXECUTION": "maybe"})
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"IBKR_TRADER__FLAGS__ENABLE_LIVE_EXECUTION": "1"},  # no such key: live stays off
+        {"IBKR_TRADER_FLAG_ENABLE_PAPER_EXECUTION": "0"},  # the old form: refused, not ignored
+        {"IBKR_TRADER__FLAGS__ENABLE_PAPER_EXECUTION": "maybe"},
+    ],
+)
+def test_live_cannot_be_configured_and_bad_flags_are_refused(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError):
+        load_config(None, env=env)

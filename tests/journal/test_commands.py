@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,17 +12,27 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from ibkr_trader.cli.errors import PolicyGroup
+from ibkr_trader.cli.journal import parse_since, register
 from ibkr_trader.clock import ManualClock
 from ibkr_trader.journal import Journal
-from ibkr_trader.journal.commands import parse_since, register
 from ibkr_trader.models import ExecutionMode, OrderStatus, TradeRequest, ValidationResult
 
 NOW = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
 
 
+@pytest.fixture(autouse=True)
+def _no_outside_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands read the configuration: none from this machine's environment."""
+    for name in list(os.environ):
+        if name.startswith("IBKR_TRADER"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
+
+
 @pytest.fixture
 def app() -> typer.Typer:
-    the_app = typer.Typer()
+    the_app = typer.Typer(cls=PolicyGroup)
     register(the_app, clock=ManualClock(NOW))
     return the_app
 
@@ -136,16 +147,16 @@ def test_explain_unknown_order_exits_1(app: typer.Typer, populated: tuple[Path, 
     assert "no order 'NOPE-1'" in result.stderr
 
 
-def test_wrong_mode_or_missing_journal_exits_2_with_a_message(
+def test_wrong_mode_or_missing_journal_exits_1_with_a_message(
     app: typer.Typer, populated: tuple[Path, str], tmp_path: Path
 ) -> None:
     path, _ = populated
     runner = CliRunner()
     wrong = runner.invoke(app, ["journal", "--mode", "paper", "--path", str(path)])
-    assert wrong.exit_code == 2
+    assert wrong.exit_code == 1  # the policy: not found / a journal problem is 1, like explain
     assert "never mix" in wrong.stderr
     missing = runner.invoke(app, ["journal", "--path", str(tmp_path / "none.sqlite3")])
-    assert missing.exit_code == 2
+    assert missing.exit_code == 1
     assert "nothing journaled yet" in missing.stderr
     assert not (tmp_path / "none.sqlite3").exists()
 

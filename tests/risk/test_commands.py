@@ -1,19 +1,32 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from ibkr_trader.cli import control as commands
+from ibkr_trader.cli.errors import PolicyGroup
 from ibkr_trader.models import ExecutionMode, TradingState
-from ibkr_trader.risk import commands, killswitch
+from ibkr_trader.risk import killswitch
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands write the configured journal: keep it (and the config) under tmp_path."""
+    for name in list(os.environ):
+        if name.startswith("IBKR_TRADER"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "default-HALT"))
 
 
 @pytest.fixture
 def app() -> typer.Typer:
-    app = typer.Typer()
+    app = typer.Typer(cls=PolicyGroup)
     commands.register(app)
     return app
 
@@ -25,11 +38,11 @@ def test_halt_creates_the_kill_switch_and_resume_removes_it(
     runner = CliRunner()
     out = runner.invoke(app, ["halt", "--reason", "drill", "--kill-switch", str(switch), "--json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["trading_state"] == "HALTED"
+    assert json.loads(out.stdout)["trading_state"] == "HALTED"
     assert killswitch.is_engaged(switch) and "drill" in killswitch.read_reason(switch)
     out = runner.invoke(app, ["resume", "--kill-switch", str(switch), "--json"])
     assert out.exit_code == 0, out.output
-    assert json.loads(out.output)["kill_switch_removed"] is True
+    assert json.loads(out.stdout)["kill_switch_removed"] is True
     assert not switch.exists()
 
 

@@ -59,9 +59,9 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[risk]\nmax_open_positions = 2\n")
     env = {
-        "IBKR_TRADER_RISK__MAX_OPEN_POSITIONS": "1",
-        "IBKR_TRADER_RISK__SYMBOL_ALLOWLIST": "spy, qqq",
-        "IBKR_TRADER_RISK__ALLOW_SHORT_OPTIONS": "false",
+        "IBKR_TRADER__RISK__MAX_OPEN_POSITIONS": "1",
+        "IBKR_TRADER__RISK__SYMBOL_ALLOWLIST": "spy, qqq",
+        "IBKR_TRADER__RISK__ALLOW_SHORT_OPTIONS": "false",
         "OTHER": "x",
     }
     limits = load_risk_limits(cfg, env=env)
@@ -70,13 +70,25 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
 
 
 def test_environment_list_may_be_json() -> None:
-    limits = load_risk_limits(env={"IBKR_TRADER_RISK__SYMBOL_ALLOWLIST": '["IWM"]'})
+    limits = load_risk_limits(env={"IBKR_TRADER__RISK__SYMBOL_ALLOWLIST": '["IWM"]'})
     assert limits.symbol_allowlist == ("IWM",)
 
 
 def test_unknown_environment_key_is_an_error() -> None:
-    with pytest.raises(RiskConfigError, match="IBKR_TRADER_RISK__MAX_LOSS"):
-        load_risk_limits(env={"IBKR_TRADER_RISK__MAX_LOSS": "0.5"})
+    with pytest.raises(RiskConfigError, match="IBKR_TRADER__RISK__MAX_LOSS"):
+        load_risk_limits(env={"IBKR_TRADER__RISK__MAX_LOSS": "0.5"})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "IBKR_TRADER_RISK__MAX_OPEN_POSITIONS",  # the old second form: refused, not applied
+        "IBKR_TRADER_RISK_MAX_OPEN_POSITIONS",  # one underscore: refused, not ignored
+    ],
+)
+def test_other_environment_forms_are_refused_with_the_right_spelling(name: str) -> None:
+    with pytest.raises(RiskConfigError, match="IBKR_TRADER__RISK__MAX_OPEN_POSITIONS"):
+        load_risk_limits(env={name: "1"})
 
 
 @pytest.mark.parametrize(
@@ -91,7 +103,7 @@ def test_unknown_environment_key_is_an_error() -> None:
 )
 def test_invalid_values_are_errors(key: str, value: str) -> None:
     with pytest.raises(RiskConfigError):
-        load_risk_limits(env={f"IBKR_TRADER_RISK__{key.upper()}": value})
+        load_risk_limits(env={f"IBKR_TRADER__RISK__{key.upper()}": value})
 
 
 def test_invalid_toml_is_a_config_error(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import typer
 from ib_async import IB, MarketOrder, Stock
 from typer.testing import CliRunner
 
-from ibkr_trader.sim.commands import register
+from ibkr_trader.cli.sim import register
 from ibkr_trader.sim.faults import FaultInjector, parse_fault
 
 
@@ -74,7 +74,7 @@ def test_bad_fault_specs_are_refused(spec: str) -> None:
 
 async def test_standalone_sim_prints_its_port_and_serves_ib_async() -> None:
     code = (
-        "import typer; from ibkr_trader.sim.commands import register; app = typer.Typer(); "
+        "import typer; from ibkr_trader.cli.sim import register; app = typer.Typer(); "
         "register(app); app.command('x')(lambda: None); app()"
     )
     proc = await asyncio.create_subprocess_exec(
@@ -107,7 +107,7 @@ async def test_standalone_sim_prints_its_port_and_serves_ib_async() -> None:
 def test_at_is_new_york_time_and_bad_at_is_refused() -> None:
     from datetime import UTC, datetime
 
-    from ibkr_trader.sim.commands import parse_at
+    from ibkr_trader.cli.common import parse_at
 
     assert parse_at("2026-12-01 10:30") == datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
     assert parse_at("2026-07-01T09:30:15") == datetime(2026, 7, 1, 13, 30, 15, tzinfo=UTC)
@@ -117,7 +117,7 @@ def test_at_is_new_york_time_and_bad_at_is_refused() -> None:
 
 async def test_standalone_sim_follows_the_calendar_from_the_instant_at_gives() -> None:
     code = (
-        "import typer; from ibkr_trader.sim.commands import register; app = typer.Typer(); "
+        "import typer; from ibkr_trader.cli.sim import register; app = typer.Typer(); "
         "register(app); app.command('x')(lambda: None); app()"
     )
     proc = await asyncio.create_subprocess_exec(

@@ -7,15 +7,20 @@
 - ``FALLBACK_TO_DIRECT_BROKER``: documented for the orchestrator; nothing in this project
   bypasses the RiskManager, so it only selects how the orchestrator reaches the broker.
 
-Flags are a frozen value passed in (tests build their own); ``from_env`` reads overrides of
-the first two from ``IBKR_TRADER_FLAG_<NAME>=0/1``. The live flag cannot be turned on.
+Flags are a frozen value passed in (tests build their own); the command line builds them with
+``from_config`` from the configuration's ``[flags]`` section (the one loader,
+:mod:`ibkr_trader.config`: ``enable_integration_layer``, ``enable_paper_execution``,
+``fallback_to_direct_broker``, or ``IBKR_TRADER__FLAGS__<NAME>`` in the environment). The live
+flag cannot be turned on: it has no configuration key at all.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ibkr_trader.config import FlagsConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,25 +37,14 @@ class IntegrationFeatureFlags:
             raise ValueError("ENABLE_LIVE_EXECUTION cannot be enabled: live trading is blocked")
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> IntegrationFeatureFlags:
-        env = os.environ if environ is None else environ
-
-        def flag(name: str, default: bool) -> bool:
-            raw = env.get(f"IBKR_TRADER_FLAG_{name}")
-            if raw is None:
-                return default
-            value = raw.strip().lower()
-            if value in ("1", "true", "yes", "on"):
-                return True
-            if value in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(f"IBKR_TRADER_FLAG_{name} must be 0 or 1, got {raw!r}")
-
+    def from_config(cls, section: FlagsConfig) -> IntegrationFeatureFlags:
+        """The flags of the configuration's ``[flags]`` section (``IBKR_TRADER__FLAGS__<NAME>``
+        in the environment; the live flag has no key there)."""
         return cls(
-            ENABLE_INTEGRATION_LAYER=flag("ENABLE_INTEGRATION_LAYER", True),
-            ENABLE_PAPER_EXECUTION=flag("ENABLE_PAPER_EXECUTION", True),
+            ENABLE_INTEGRATION_LAYER=section.enable_integration_layer,
+            ENABLE_PAPER_EXECUTION=section.enable_paper_execution,
             ENABLE_LIVE_EXECUTION=False,
-            FALLBACK_TO_DIRECT_BROKER=flag("FALLBACK_TO_DIRECT_BROKER", False),
+            FALLBACK_TO_DIRECT_BROKER=section.fallback_to_direct_broker,
         )
 
 

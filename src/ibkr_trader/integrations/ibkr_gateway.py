@@ -230,6 +230,7 @@ class IBKRGateway:
         )
         self._connected = False
         self._account_refreshed_at = -math.inf
+        self._last_account: AccountSnapshot | None = None
         self._state_listeners: list[Callable[[ConnectionState], None]] = []
         self._unsubscribe: Callable[[], None] | None = None
 
@@ -250,6 +251,11 @@ class IBKRGateway:
     @property
     def journal_path(self) -> Path:
         return self._journal.journal.path
+
+    @property
+    def last_account(self) -> AccountSnapshot | None:
+        """The last account snapshot fed to the RiskManager (for status views)."""
+        return self._last_account
 
     @property
     def account(self) -> str:
@@ -441,6 +447,7 @@ class IBKRGateway:
             )
         self.risk_manager.update_account(snapshot)
         self._account_refreshed_at = time.monotonic()
+        self._last_account = snapshot
         return snapshot
 
     async def _dry_run_account(self, ib_net_liq: float, timeout: float) -> AccountSnapshot:

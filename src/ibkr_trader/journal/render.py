@@ -1,4 +1,4 @@
-"""Rich rendering of journal listings and of ``explain`` (used by ``journal/commands.py`` only).
+"""Rich rendering of journal listings and of ``explain`` (used by ``cli/journal.py`` only).
 
 Times are shown in New York time (the exchange's clock), as a trader reads them.
 """

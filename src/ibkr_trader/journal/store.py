@@ -95,18 +95,11 @@ def default_journal_path(mode: ExecutionMode | str) -> Path:
 
     ``$IBKR_TRADER_HOME/journal-<mode>.sqlite3`` when that variable is set, else
     ``$XDG_DATA_HOME/ibkr-trader/`` (default ``~/.local/share/ibkr-trader/``). Dry-run and
-    paper have separate files.
+    paper have separate files. The one rule lives in :func:`ibkr_trader.config.default_home`.
     """
-    mode_value = ExecutionMode(mode).value
-    home = os.environ.get(HOME_ENV)
-    if home:
-        base = Path(home).expanduser()
-    else:
-        xdg = os.environ.get("XDG_DATA_HOME")
-        base = (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / (
-            "ibkr-trader"
-        )
-    return base / f"journal-{mode_value}.sqlite3"
+    from ibkr_trader.config import default_home
+
+    return default_home() / f"journal-{ExecutionMode(mode).value}.sqlite3"
 
 
 def _json_default(value: Any) -> Any:

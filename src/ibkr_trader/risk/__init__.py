@@ -7,19 +7,43 @@ rm.update_account(snapshot); await rm.sync_positions(positions)
 result = await rm.validate_trade(request)   # frozen ValidationResult, journaled, decision_id set
 ```
 Every limit, its default and what it protects against: the README, section "Risk limits".
+
+The names are imported on first use (PEP 562), so ``ibkr_trader.risk.config`` (imported by
+every command through the configuration) does not pull in the checks and the calendar.
 """
 
-from ibkr_trader.risk.checks import RiskSnapshot, pdt_window_start, run_checks
-from ibkr_trader.risk.config import (
-    ENV_PREFIX,
-    LimitLoosenError,
-    RiskConfigError,
-    RiskLimits,
-    load_risk_limits,
-)
-from ibkr_trader.risk.killswitch import default_kill_switch_path
-from ibkr_trader.risk.manager import RiskManager
-from ibkr_trader.risk.state import InMemoryRiskStateStore, RiskStateStore
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ibkr_trader.risk.checks import RiskSnapshot, pdt_window_start, run_checks
+    from ibkr_trader.risk.config import (
+        ENV_PREFIX,
+        LimitLoosenError,
+        RiskConfigError,
+        RiskLimits,
+        load_risk_limits,
+    )
+    from ibkr_trader.risk.killswitch import default_kill_switch_path
+    from ibkr_trader.risk.manager import RiskManager
+    from ibkr_trader.risk.state import InMemoryRiskStateStore, RiskStateStore
+
+_WHERE = {
+    "RiskSnapshot": "checks",
+    "pdt_window_start": "checks",
+    "run_checks": "checks",
+    "ENV_PREFIX": "config",
+    "LimitLoosenError": "config",
+    "RiskConfigError": "config",
+    "RiskLimits": "config",
+    "load_risk_limits": "config",
+    "default_kill_switch_path": "killswitch",
+    "RiskManager": "manager",
+    "InMemoryRiskStateStore": "state",
+    "RiskStateStore": "state",
+}
 
 __all__ = [
     "ENV_PREFIX",
@@ -35,3 +59,12 @@ __all__ = [
     "pdt_window_start",
     "run_checks",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ibkr_trader.risk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"ibkr_trader.risk.{module}"), name)
+    globals()[name] = value
+    return value

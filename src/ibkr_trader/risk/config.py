@@ -1,9 +1,10 @@
 """Risk limits: a frozen, validated configuration section with safe defaults for a small account.
 
-Limits come from the ``[risk]`` section of a TOML file, then from environment variables named
-``IBKR_TRADER_RISK__<FIELD>`` (for example ``IBKR_TRADER_RISK__MAX_OPEN_POSITIONS=2``). An
-unknown key, in the file or in the environment, is a :class:`RiskConfigError`: a typo must never
-silently leave a limit at a looser value than the operator meant.
+Limits come from the ``[risk]`` section of the configuration file, then from environment
+variables ``IBKR_TRADER__RISK__<FIELD>`` (for example ``IBKR_TRADER__RISK__MAX_OPEN_POSITIONS=2``),
+read by the one loader, :mod:`ibkr_trader.config`. An unknown key, in the file or in the
+environment, is refused: a typo must never silently leave a limit at a looser value than the
+operator meant.
 
 A daily gameplan may only tighten the limits (:meth:`RiskLimits.tighten_with`); a hard limit that
 would loosen one is a :class:`LimitLoosenError`.
@@ -17,14 +18,13 @@ import hashlib
 import json
 import math
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-ENV_PREFIX: Final = "IBKR_TRADER_RISK__"
+ENV_PREFIX: Final = "IBKR_TRADER__RISK__"  # the one form (ibkr_trader.config)
 TOML_SECTION: Final = "risk"
 
 
@@ -184,65 +184,46 @@ def _describe(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
-    known = RiskLimits.model_fields
-    overrides: dict[str, Any] = {}
-    for name, value in env.items():
-        if not name.upper().startswith(ENV_PREFIX):
-            continue
-        field = name[len(ENV_PREFIX) :].lower()
-        if field not in known:
-            raise RiskConfigError(
-                f"unknown risk setting in environment variable {name}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                overrides[field] = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise RiskConfigError(f"{name}: not a JSON list: {exc}") from exc
-        else:
-            overrides[field] = text
-    return overrides
-
-
 def load_risk_limits(
     path: Path | None = None,
     env: Mapping[str, str] | None = None,
     *,
     section: Mapping[str, Any] | None = None,
 ) -> RiskLimits:
-    """Build RiskLimits from defaults <- the file's ``[risk]`` section <- the environment.
+    """RiskLimits through the one configuration loader (:func:`ibkr_trader.config.load_config`).
 
-    ``path``: a TOML file (its other sections are ignored; a missing ``[risk]`` means defaults).
-    ``section``: an already parsed ``[risk]`` table (instead of ``path``).
-    ``env``: the environment to read overrides from (``os.environ`` when None).
+    ``path``: a TOML configuration file (its ``[risk]`` section; the other sections are
+    validated too), else ``section``: an already parsed ``[risk]`` table, else
+    ``$IBKR_TRADER_CONFIG``. ``env``: the environment (``os.environ`` when None), where
+    ``IBKR_TRADER__RISK__<FIELD>`` overrides a limit and any other ``IBKR_TRADER_*`` form is
+    refused. Every error is a RiskConfigError.
     """
-    values: dict[str, Any] = {}
+    from ibkr_trader.config import ConfigError, load_config
+
     if path is not None and section is not None:
         raise RiskConfigError("give either a file path or a parsed section, not both")
-    if path is not None:
-        try:
-            with path.open("rb") as handle:
-                document = tomllib.load(handle)
-        except OSError as exc:
-            raise RiskConfigError(f"cannot read risk configuration {path}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise RiskConfigError(f"{path}: invalid TOML: {exc}") from exc
-        table = document.get(TOML_SECTION, {})
-        if not isinstance(table, dict):
-            raise RiskConfigError(f"{path}: [{TOML_SECTION}] must be a table")
-        section = table
-    if section is not None:
-        unknown = sorted(set(section) - set(RiskLimits.model_fields))
-        if unknown:
-            raise RiskConfigError(
-                f"unknown key(s) in [{TOML_SECTION}]: {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(RiskLimits.model_fields))}"
-            )
-        values.update(section)
-    values.update(_env_overrides(os.environ if env is None else env))
+    environ = dict(os.environ if env is None else env)
+    if path is not None or section is not None:
+        environ.pop("IBKR_TRADER_CONFIG", None)
+    try:
+        config = load_config(path, env=environ)
+    except ConfigError as exc:
+        raise RiskConfigError(str(exc)) from exc
+    if section is None:
+        return config.risk
+    if isinstance(section, RiskLimits):
+        section = section.model_dump()
+    unknown = sorted(set(section) - set(RiskLimits.model_fields))
+    if unknown:
+        raise RiskConfigError(
+            f"unknown key(s) in [{TOML_SECTION}]: {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(RiskLimits.model_fields))}"
+        )
+    values = dict(section)
+    for key, origin in config.origins.items():
+        name, _, field = key.partition(".")
+        if name == TOML_SECTION and origin.startswith("env "):
+            values[field] = getattr(config.risk, field)
     try:
         return RiskLimits.model_validate(values)
     except ValidationError as exc:

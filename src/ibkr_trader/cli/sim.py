@@ -1,33 +1,20 @@
-"""``ibkr-trader sim``: run the simulated IB Gateway standalone until Ctrl-C."""
+"""``ibkr-trader sim``: run the simulated IB Gateway standalone until Ctrl-C (exit 130).
+
+``--at "2026-12-01 10:30"`` starts the simulator's clock at that New York instant (the NYSE
+calendar is on by default: RTH bars and an open market as on that day); the clock then runs
+at real speed. The simulator's modules are imported when the command runs, not for ``--help``.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from datetime import UTC, datetime
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import typer
 
-from ibkr_trader.sim.faults import parse_fault
-from ibkr_trader.sim.server import SimulatedGateway, is_loopback
-from ibkr_trader.sim.state import SimConfig
+from ibkr_trader.cli.common import parse_at
+from ibkr_trader.cli.errors import EXIT_INTERRUPTED
 
-NY = ZoneInfo("America/New_York")
 DEFAULT_PORT = 4010  # none of IB's 4001 / 4002 / 7496 / 7497
-
-
-def parse_at(text: str) -> datetime:
-    """``YYYY-MM-DD HH:MM[:SS]`` (or with a ``T``) in New York time -> aware UTC."""
-    cleaned = text.strip().replace("T", " ")
-    for pattern in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-        try:
-            local = datetime.strptime(cleaned, pattern)
-        except ValueError:
-            continue
-        return local.replace(tzinfo=NY).astimezone(UTC)
-    raise ValueError(f'bad --at {text!r}: use New York time like "2026-12-01 10:30"')
 
 
 def register(app: typer.Typer) -> None:
@@ -67,6 +54,13 @@ def sim(
     allow_remote: Annotated[bool, typer.Option(help="Allow a non-loopback host.")] = False,
 ) -> None:
     """Run the simulated IB Gateway (TWS API, server versions 176..178) until Ctrl-C."""
+    import asyncio
+
+    from ibkr_trader.clock import NY
+    from ibkr_trader.sim.faults import parse_fault
+    from ibkr_trader.sim.server import SimulatedGateway, is_loopback
+    from ibkr_trader.sim.state import SimConfig
+
     if not is_loopback(host) and not allow_remote:
         typer.echo(
             f"refusing to bind {host}: not a loopback address (use --allow-remote)", err=True
@@ -77,7 +71,7 @@ def sim(
         raise typer.Exit(2)
     try:
         specs = [parse_fault(f) for f in fault or []]
-        start = parse_at(at) if at else None
+        start = parse_at(at)
         config = SimConfig(
             host=host,
             port=port,
@@ -109,5 +103,8 @@ def sim(
         finally:
             await gateway.close()
 
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(run())
+    except KeyboardInterrupt:
+        typer.echo("simulated IB Gateway stopped (interrupted)", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None

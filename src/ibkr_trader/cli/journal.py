@@ -1,8 +1,10 @@
 """``ibkr-trader journal`` and ``ibkr-trader explain ORDER_REF``.
 
-Both open the journal READ-ONLY (they never write). Exit codes: 0 success, 1 an order
-reference that is not in the journal, 2 a journal problem (missing, not a journal, damaged,
-locked, other mode) with the message on stderr.
+Both read the journal the configuration names (``--config`` / ``$IBKR_TRADER_CONFIG``, the
+mode's journal, ``--journal FILE``), READ-ONLY: they never write. Exit codes (the common
+policy): 0 success, 1 not found (no journal yet, or an order reference that is not in it) or
+a journal problem (not a journal, damaged, locked, other mode), 2 a usage error; the message
+is on stderr.
 """
 
 from __future__ import annotations
@@ -13,19 +15,21 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console, RenderableType
 
+from ibkr_trader.cli.common import ConfigOption, app_config
+from ibkr_trader.cli.errors import EXIT_FAILURE
 from ibkr_trader.clock import NY, Clock, SystemClock
-from ibkr_trader.journal import render
-from ibkr_trader.journal.records import JournalError, jsonable
-from ibkr_trader.journal.store import Journal, default_journal_path
-from ibkr_trader.models import ExecutionMode
 
-EXIT_NOT_FOUND = 1
-EXIT_JOURNAL_ERROR = 2
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from ibkr_trader.journal.store import Journal
+
+EXIT_NOT_FOUND = EXIT_FAILURE
+EXIT_JOURNAL_ERROR = EXIT_FAILURE
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.IGNORECASE)
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -65,6 +69,8 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 
 def _console() -> Console:
+    from rich.console import Console
+
     console = Console()
     if not console.is_terminal:
         console = Console(width=200)
@@ -76,19 +82,33 @@ def _fail(message: str, code: int) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _open(path: Path | None, mode: JournalMode) -> Journal:
-    target = path if path is not None else default_journal_path(mode.value)
+def _open(config: Path | None, mode: JournalMode | None, path: Path | None) -> Journal:
+    """The configured journal, read-only (not found / damaged -> exit 1, with the path)."""
+    from ibkr_trader.journal.records import JournalError
+    from ibkr_trader.journal.store import Journal
+    from ibkr_trader.models import ExecutionMode
+
+    cfg = app_config(config, mode=mode.value if mode else None, journal=path)
+    target = cfg.journal_path()
+    if not target.exists():
+        raise _fail(
+            f"no journal at {target}: nothing journaled yet in {cfg.run.mode} mode "
+            "(check --config / --mode / --journal)",
+            EXIT_NOT_FOUND,
+        )
     try:
-        return Journal.open(target, ExecutionMode(mode.value), read_only=True)
+        return Journal.open(target, ExecutionMode(cfg.run.mode), read_only=True)
     except JournalError as exc:
-        hint = "" if target.exists() else f" (nothing journaled yet in {mode.value} mode)"
-        raise _fail(f"{exc}{hint}", EXIT_JOURNAL_ERROR) from exc
+        raise _fail(str(exc), EXIT_JOURNAL_ERROR) from exc
 
 
-ModeOption = Annotated[JournalMode, typer.Option("--mode", help="Which journal: dry_run or paper.")]
+ModeOption = Annotated[
+    JournalMode | None,
+    typer.Option("--mode", help="Which journal: dry_run or paper (default: the configuration's)."),
+]
 PathOption = Annotated[
     Path | None,
-    typer.Option("--path", help="Journal file (default: the mode's default path)."),
+    typer.Option("--journal", "--path", help="Journal file (default: the configured one)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
@@ -108,13 +128,17 @@ def register(app: typer.Typer, clock: Clock | None = None) -> None:
         ] = None,
         symbol: Annotated[str | None, typer.Option("--symbol", help="Underlying symbol.")] = None,
         json_out: JsonOption = False,
-        mode: ModeOption = JournalMode.DRY_RUN,
+        mode: ModeOption = None,
         path: PathOption = None,
+        config: ConfigOption = None,
         limit: Annotated[int, typer.Option("--limit", min=1, help="Latest N rows.")] = 50,
     ) -> None:
         """List what the journal recorded (newest last)."""
+        from ibkr_trader.journal import render
+        from ibkr_trader.journal.records import JournalError, jsonable
+
         since_at = parse_since(since, the_clock.now()) if since else None
-        with _open(path, mode) as journal:
+        with _open(config, mode, path) as journal:
             try:
                 rows: list[Any]
                 if listing is Listing.ORDERS:
@@ -134,7 +158,7 @@ def register(app: typer.Typer, clock: Clock | None = None) -> None:
                     json.dumps(
                         {
                             "journal": str(journal.path),
-                            "mode": mode.value,
+                            "mode": journal.mode.value,
                             "listing": listing.value,
                             "rows": [jsonable(r) for r in rows],
                         }
@@ -142,7 +166,7 @@ def register(app: typer.Typer, clock: Clock | None = None) -> None:
                 )
                 return
             console = _console()
-            tables: dict[Listing, Callable[[Any], RenderableType]] = {
+            tables: dict[Listing, Callable[[Any], Any]] = {
                 Listing.ORDERS: render.orders_table,
                 Listing.FILLS: render.fills_table,
                 Listing.CLOSURES: render.closures_table,
@@ -151,25 +175,29 @@ def register(app: typer.Typer, clock: Clock | None = None) -> None:
             }
             console.print(tables[listing](rows))
             console.print(
-                f"[dim]{len(rows)} {listing.value} from {journal.path} ({mode.value})[/dim]"
+                f"[dim]{len(rows)} {listing.value} from {journal.path} ({journal.mode.value})[/dim]"
             )
 
     @app.command("explain")
     def explain_command(
         order_ref: Annotated[str, typer.Argument(help="The client order id (IB orderRef).")],
         json_out: JsonOption = False,
-        mode: ModeOption = JournalMode.DRY_RUN,
+        mode: ModeOption = None,
         path: PathOption = None,
+        config: ConfigOption = None,
     ) -> None:
         """Why did it do that? The intent, every risk check, every status, fills, closure."""
-        with _open(path, mode) as journal:
+        from ibkr_trader.journal import render
+        from ibkr_trader.journal.records import JournalError
+
+        with _open(config, mode, path) as journal:
             try:
                 found = journal.explain(order_ref.strip())
             except JournalError as exc:
                 raise _fail(str(exc), EXIT_JOURNAL_ERROR) from exc
             if found is None:
                 raise _fail(
-                    f"no order {order_ref!r} in the {mode.value} journal {journal.path}",
+                    f"no order {order_ref!r} in the {journal.mode.value} journal {journal.path}",
                     EXIT_NOT_FOUND,
                 )
             if json_out:

@@ -1,22 +1,24 @@
 """``status``, ``positions`` and ``close``.
 
-``status`` reads the journal and the kill-switch file only (it never connects and never
+``status`` reads the configured journal and kill-switch file only (it never connects and never
 writes): the trading state and its cause, the governors, day trades, the last cycle and the
-last reconciliation. ``positions`` and ``close`` connect to the gateway (the in-process
-simulator when no port is configured); ``close`` reconciles first and sends nothing if the
-reconciliation fails. Exit codes: the common policy (close: 1 unless every close filled).
+last reconciliation. With no journal yet it says so (and still shows the kill switch).
+
+``positions`` and ``close`` connect to the gateway with a **second client id** (``[gateway]
+client_id + 1``, or ``--client-id``), so they work while ``run`` holds ``client_id``; ``close``
+reconciles first and sends nothing if the reconciliation fails. Exit codes: the common policy
+(close: 1 unless every close filled).
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ibkr_trader.clock import SystemClock
-from ibkr_trader.commands.common import (
+from ibkr_trader.cli.common import (
+    ClientIdOption,
     ConfigOption,
     HostOption,
     JournalOption,
@@ -26,25 +28,15 @@ from ibkr_trader.commands.common import (
     app_config,
     console,
     emit_json,
+    setup_logging,
 )
-from ibkr_trader.commands.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
-from ibkr_trader.commands.view import governors_text, positions_table, results_table
-from ibkr_trader.config import AppConfig
-from ibkr_trader.integrations.order_executor import OrderResult
-from ibkr_trader.journal import Journal
-from ibkr_trader.models import (
-    ClosureReason,
-    ExecutionMode,
-    OrderStatus,
-    TradeRequest,
-    TradingState,
-    ValidationResult,
-)
-from ibkr_trader.orchestrator import governor_usage, position_dict
-from ibkr_trader.risk import RiskManager, default_kill_switch_path, load_risk_limits
-from ibkr_trader.runtime import journal_path_for, open_runtime
+from ibkr_trader.cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
 
-_OK = frozenset({OrderStatus.FILLED, OrderStatus.SIMULATED})
+if TYPE_CHECKING:
+    from ibkr_trader.config import AppConfig
+    from ibkr_trader.integrations.order_executor import OrderResult
+    from ibkr_trader.journal import Journal
+    from ibkr_trader.models import TradeRequest, TradingState, ValidationResult
 
 
 class _ReadOnlyStore:
@@ -86,49 +78,88 @@ def status(
 ) -> None:
     """Trading state, governors, kill switch, the last cycle (from the journal; no gateway)."""
     cfg = app_config(config, mode=mode, journal=journal)
-    payload = _status(cfg)
+    payload = status_payload(cfg)
     if as_json:
         emit_json(payload)
         return
-    out = console()
-    out.print(f"[bold]ibkr-trader status[/bold] ({payload['mode']}, journal {payload['journal']})")
-    out.print(f"trading state: [bold]{payload['trading_state']}[/bold] ({payload['cause']})")
+    for line in status_lines(payload):
+        typer.echo(line)
+
+
+def status_lines(payload: dict[str, Any]) -> list[str]:
+    """The human-readable status: one line per fact, no raw dicts."""
+    from ibkr_trader.cli.view import governors_text
+
+    lines = [f"ibkr-trader status ({payload['mode']}, journal {payload['journal']})"]
     switch = payload["kill_switch"]
-    out.print(
-        f"kill switch: {'ENGAGED' if switch['engaged'] else 'off'} ({switch['path']})",
-        markup=False,
-    )
-    out.print(f"governors: {governors_text(payload['governors'])}", markup=False)
-    out.print(f"unresolved orders: {payload['unresolved_orders']}")
-    for key in ("last_cycle", "last_reconciliation"):
-        if payload.get(key):
-            out.print(f"{key.replace('_', ' ')}: {payload[key]}", markup=False)
+    if not payload["journal_exists"]:
+        lines.append(
+            f"no journal yet at {payload['journal']}: the bot has not run with this "
+            "configuration (check --config / --mode)"
+        )
+        lines.append(f"kill switch: {'ENGAGED' if switch['engaged'] else 'off'} ({switch['path']})")
+        return lines
+    lines.append(f"trading state: {payload['trading_state']} ({payload['cause']})")
+    lines.append(f"kill switch: {'ENGAGED' if switch['engaged'] else 'off'} ({switch['path']})")
+    lines.append(f"governors: {governors_text(payload['governors'])}")
+    lines.append(f"unresolved orders: {payload['unresolved_orders']}")
+    cycle = payload.get("last_cycle")
+    if cycle:
+        actions = cycle.get("actions") or []
+        kinds = ", ".join(sorted({str(a.get("kind")) for a in actions})) or "nothing to do"
+        lines.append(
+            f"last cycle: #{cycle.get('cycle')} at {cycle.get('at')}, "
+            f"{cycle.get('trading_state')}, entries "
+            f"{'allowed' if cycle.get('entries_allowed') else 'blocked'}"
+            + (f" ({cycle.get('entry_block')})" if cycle.get("entry_block") else "")
+            + f"; {len(actions)} decision(s): {kinds}"
+            + (f"; {len(cycle['errors'])} error(s)" if cycle.get("errors") else "")
+        )
+    rec = payload.get("last_reconciliation")
+    if rec:
+        unknown = rec.get("unknown_orders") or []
+        lines.append(
+            f"last reconciliation: {rec.get('at')} ({rec.get('trigger')}): "
+            + (f"FAILED: {rec.get('error')}" if rec.get("error") else "ok")
+            + f", {rec.get('open_orders', 0)} open / {rec.get('completed_orders', 0)} "
+            f"completed orders, {len(rec.get('fills_recorded') or [])} fills recorded"
+        )
+        for order in unknown:
+            lines.append(f"  UNKNOWN broker order: {order} (ibkr-trader ack PERM_ID --by --reason)")
+        for note in rec.get("notes") or []:
+            lines.append(f"  {note}")
+    return lines
 
 
-def _status(cfg: AppConfig) -> dict[str, Any]:
-    mode = ExecutionMode(cfg.run.mode)
-    path = journal_path_for(cfg)
-    switch = cfg.paths.kill_switch or default_kill_switch_path()
-    clock = SystemClock()
+def status_payload(cfg: AppConfig) -> dict[str, Any]:
+    path = cfg.journal_path()
+    switch = cfg.kill_switch_path()
     base: dict[str, Any] = {
-        "mode": mode.value,
+        "mode": cfg.run.mode,
         "journal": str(path),
+        "journal_exists": path.exists(),
         "kill_switch": {"path": str(switch), "engaged": switch.exists()},
     }
     if not path.exists():
-        risk_state = "HALTED" if switch.exists() else "ACTIVE"
         return {
             **base,
-            "trading_state": risk_state,
-            "cause": "nothing journaled yet",
+            "trading_state": "HALTED" if switch.exists() else None,
+            "cause": ("kill switch engaged" if switch.exists() else "nothing journaled yet"),
             "governors": {},
             "unresolved_orders": 0,
             "last_cycle": None,
             "last_reconciliation": None,
         }
-    with Journal.open(path, mode, clock, read_only=True) as journal:
-        limits = load_risk_limits(section=cfg.risk)
-        risk = RiskManager(limits, _ReadOnlyStore(journal), clock, kill_switch_path=switch)
+    setup_logging()
+    from ibkr_trader.clock import SystemClock
+    from ibkr_trader.journal import Journal
+    from ibkr_trader.models import ExecutionMode
+    from ibkr_trader.risk.manager import RiskManager
+    from ibkr_trader.risk.usage import governor_usage
+
+    clock = SystemClock()
+    with Journal.open(path, ExecutionMode(cfg.run.mode), clock, read_only=True) as journal:
+        risk = RiskManager(cfg.risk, _ReadOnlyStore(journal), clock, kill_switch_path=switch)
         unresolved = journal.unresolved_intents()
         cycles = journal.events(limit=1, kind="cycle")
         recs = journal.events(limit=1, kind="reconciliation")
@@ -149,19 +180,30 @@ def _status(cfg: AppConfig) -> dict[str, Any]:
         }
 
 
+def _side_id(cfg: AppConfig, client_id: int | None) -> int:
+    return cfg.side_client_id() if client_id is None else client_id
+
+
 def positions(
     mode: ModeOption = None,
     host: HostOption = None,
     port: PortOption = None,
+    client_id: ClientIdOption = None,
     config: ConfigOption = None,
     journal: JournalOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Open positions with P&L, days to expiry and the Strategy C closure flags."""
     cfg = app_config(config, mode=mode, host=host, port=port, journal=journal)
+    setup_logging()
+    import asyncio
+
+    from ibkr_trader.cli.view import positions_table
+    from ibkr_trader.orchestrator import position_dict
+    from ibkr_trader.runtime import open_runtime
 
     async def fetch() -> list[dict[str, Any]]:
-        async with open_runtime(cfg) as rt:
+        async with open_runtime(cfg, client_id=_side_id(cfg, client_id)) as rt:
             held = await rt.gateway.get_positions(cfg.gateway.timeout)
             if not as_json:
                 console().print(positions_table(held, title=f"Positions ({rt.target})"))
@@ -179,10 +221,11 @@ def close(
     close_all: Annotated[bool, typer.Option("--all", help="Close every position.")] = False,
     reason: Annotated[
         str, typer.Option("--reason", help="Closure reason, e.g. MANUAL or DATA_QUARANTINE.")
-    ] = ClosureReason.MANUAL.value,
+    ] = "MANUAL",
     mode: ModeOption = None,
     host: HostOption = None,
     port: PortOption = None,
+    client_id: ClientIdOption = None,
     config: ConfigOption = None,
     journal: JournalOption = None,
     as_json: JsonOption = False,
@@ -191,6 +234,8 @@ def close(
     if (position_id is None) == (not close_all):
         typer.echo("error: give a POSITION_ID or --all (not both)", err=True)
         raise typer.Exit(EXIT_USAGE)
+    from ibkr_trader.models import ClosureReason
+
     try:
         closure = ClosureReason(reason.strip().upper())
     except ValueError:
@@ -201,9 +246,15 @@ def close(
         )
         raise typer.Exit(EXIT_USAGE) from None
     cfg = app_config(config, mode=mode, host=host, port=port, journal=journal)
+    setup_logging()
+    import asyncio
+
+    from ibkr_trader.cli.view import results_table
+    from ibkr_trader.models import OrderStatus
+    from ibkr_trader.runtime import open_runtime
 
     async def act() -> tuple[list[OrderResult], str | None]:
-        async with open_runtime(cfg) as rt:
+        async with open_runtime(cfg, client_id=_side_id(cfg, client_id)) as rt:
             rec = await rt.orchestrator.reconciler.reconcile("close command", cfg.gateway.timeout)
             if rec.error is not None:
                 return [], f"reconciliation failed, nothing sent: {rec.error}"
@@ -223,7 +274,8 @@ def close(
             return results, None
 
     results, problem = asyncio.run(act())
-    ok = problem is None and all(r.status in _OK for r in results)
+    done = frozenset({OrderStatus.FILLED, OrderStatus.SIMULATED})
+    ok = problem is None and all(r.status in done for r in results)
     if as_json:
         emit_json(
             {
@@ -248,3 +300,9 @@ def close(
     elif not results:
         typer.echo("no open positions")
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILURE)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status)
+    app.command("positions")(positions)
+    app.command("close")(close)
