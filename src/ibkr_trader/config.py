@@ -17,7 +17,8 @@ interval = 60.0      # seconds between cycles
 no_entry_minutes_before_close = 15.0
 symbols = ["SPY"]    # watched when the gameplan names none (stale-data quarantine)
 entry_limit = "mid"  # "mid" (the strategies' rule) or "ask" (marketable)
-order_timeout = 30.0
+order_timeout = 30.0 # a close, or a market order, not filled by then is cancelled
+rest_entries = true  # a limit entry not filled by then rests (DAY) until filled or the close
 
 [paths]
 journal = "~/.local/share/ibkr-trader/journal-paper.sqlite3"
@@ -183,6 +184,7 @@ class RunConfig(_Section):
     symbols: tuple[str, ...] = ("SPY",)
     entry_limit: Literal["mid", "ask"] = "mid"
     order_timeout: float = Field(default=30.0, gt=0, le=600)
+    rest_entries: bool = True
     # automatic closes (Strategy C, quarantine, governors) also close positions the bot did
     # not open (a manual trade, another program); off: they are reported and left alone
     manage_foreign_positions: bool = False

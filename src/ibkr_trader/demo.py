@@ -138,8 +138,8 @@ async def build_demo_signal(
         data.symbol, expiry, strike, OptionRight.CALL.value, timeout
     )
     quote, _ = await gateway.pipeline.fetch_quote(contract, timeout, server_check=False)
-    # a marketable limit (at the ask, never above it): a dry run fills only a marketable
-    # order, as paper would at once; strategies price at the mid and may rest instead
+    # a marketable limit (at the ask, never above it): it fills at once in dry-run as in
+    # paper, so the one-shot demo always shows a fill; strategies price at the mid and rest
     if limit_price(OptionQuote(bid=quote.bid, ask=quote.ask)) is None or quote.ask is None:
         return None
     limit = quote.ask

@@ -40,7 +40,7 @@ import asyncio
 import json
 import math
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -306,8 +306,12 @@ class Reconciler:
         clock: Clock,
         *,
         order_timeout: float = 30.0,
+        venue_orders: Callable[[], Sequence[OrderInfo]] | None = None,
     ) -> None:
         self._broker = broker
+        # the local venue's working orders (dry-run): held by this process, not the gateway;
+        # they are ours and working, never "lost" while the venue holds them
+        self.venue_orders = venue_orders
         self._journal = journal
         self._risk = risk
         self._mode = ExecutionMode(mode)
@@ -367,6 +371,8 @@ class Reconciler:
             self._broker.get_completed_orders(remaining()),
             self._broker.get_executions(remaining()),
         )
+        if self.venue_orders is not None:
+            open_orders = [*open_orders, *self.venue_orders()]
         journal = self._journal.journal
         unresolved: list[OrderRow] = await self._journal.call(journal.unresolved_intents)
 

@@ -242,6 +242,7 @@ async def open_runtime(
                 entry_limit=config.run.entry_limit,
                 timeout=config.gateway.timeout,
                 order_timeout=config.run.order_timeout,
+                rest_entries=config.run.rest_entries,
                 manage_foreign_positions=config.run.manage_foreign_positions,
             )
             await ajournal.record_event(

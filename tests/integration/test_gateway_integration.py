@@ -199,9 +199,13 @@ async def test_dry_run_fills_at_the_quote_into_the_simulated_book(
         assert result.status is OrderStatus.SIMULATED
         assert result.fill_price == pytest.approx(ask, abs=0.02) and result.fill_price > 0
         book = journal.simulated_positions()
-        assert len(book) == 1 and book[0].avg_price == pytest.approx(result.fill_price)
-        low = await gw.submit_order(_signal(sim, limit=0.01, signal_id="low"), CONTEXT, 5.0)
-        assert low.status is OrderStatus.CANCELLED and low.fill_price is None
+        # the book carries the commission (from the risk limits) in the cost, as IB does
+        assert result.commission is not None and result.commission > 0
+        assert len(book) == 1
+        assert book[0].avg_price == pytest.approx(result.fill_price + result.commission / 100)
+        # a limit the market does not reach rests, then times out like a paper order
+        low = await gw.submit_order(_signal(sim, limit=0.01, signal_id="low"), CONTEXT, 1.0)
+        assert low.status is OrderStatus.TIMEOUT and low.fill_price is None
         sim.faults.missing_bid_ask()
         none = await gw.submit_order(_signal(sim, signal_id="nobidask"), CONTEXT, 5.0)
         assert none.status in (OrderStatus.FAILED, OrderStatus.REJECTED)

@@ -245,7 +245,10 @@ async def test_dry_run_buy_fills_at_the_ask_and_records_the_simulated_book(dry: 
     assert dry.sim.received_orders == []
     book = dry.journal.simulated_positions()
     assert len(book) == 1 and book[0].quantity == 1
-    assert book[0].avg_price == pytest.approx(result.fill_price)
+    # the commission comes from the risk limits, and the book carries it in the average cost
+    # as IB's avgCost does (ibkr_trader.book)
+    assert result.commission == pytest.approx(dry.risk.limits.min_commission_per_order)
+    assert book[0].avg_price == pytest.approx(result.fill_price + result.commission / 100)
     fills = dry.journal.fills(client_order_id=result.order_id)
     assert len(fills) == 1 and fills[0].simulated
 
@@ -269,14 +272,19 @@ async def test_dry_run_sell_fills_at_the_bid(dry: Rig) -> None:
 
 
 async def test_dry_run_limit_below_the_ask_is_not_filled(dry: Rig) -> None:
+    # issue 17: a limit the market does not reach rests at the dry-run venue like at IB, and
+    # times out like a paper order (the rest cancelled, TIMEOUT), never filled
     signal = make_signal(dry.sim)
     ask = option_ask(dry.sim, signal.expiry, signal.strike)
     low = make_signal(dry.sim, limit_price=round(ask * 0.5, 2))
-    result = await dry.gateway.submit_order(low, CONTEXT, timeout=5.0)
-    assert result.status is OrderStatus.CANCELLED
-    assert "not marketable" in (result.rejection_reason or "")
+    result = await dry.gateway.submit_order(low, CONTEXT, timeout=2.0)
+    assert result.status is OrderStatus.TIMEOUT, result.rejection_reason
+    assert "nothing filled, order cancelled" in (result.rejection_reason or "")
     assert result.fill_price is None
     assert dry.journal.simulated_positions() == []
+    assert dry.risk.exposure.working() == []
+    statuses = [s.status for s in dry.journal.explain(result.order_id).statuses]
+    assert statuses[-1] == "Cancelled" and "Submitted" in statuses
 
 
 async def test_dry_run_without_bid_ask_fails_and_never_fills_at_zero(dry: Rig) -> None:

@@ -274,7 +274,9 @@ async def test_dry_run_positions_come_from_the_simulated_book(dry: Rig) -> None:
     assert len(positions) == 1
     p: Position = positions[0]
     assert p.price_source == "snapshot" and p.current_price > 0
-    assert p.entry_price == pytest.approx(result.fill_price)
+    # IB's convention, as a paper position shows it: the entry carries the commission
+    assert result.fill_price is not None and result.commission is not None
+    assert p.entry_price == pytest.approx(result.fill_price + result.commission / 100)
     assert p.opened_on == ny_date(dry.sim.clock.now())
     closed = await dry.gateway.close_all_positions("MANUAL", timeout=5.0)
     assert [r.status for r in closed] == [OrderStatus.SIMULATED]

@@ -39,20 +39,23 @@ def test_buy_then_partial_sell_updates_cash_position_and_realized_pnl(journal: J
         commission=1.30,
     )
     assert buy.cash == pytest.approx(10_000 - 300 - 1.30)
-    assert (buy.position_quantity, buy.avg_price) == (2, 1.5)
+    # IB's convention (ibkr_trader.book): the average cost carries the opening commission
+    assert buy.position_quantity == 2
+    assert buy.avg_price == pytest.approx(1.5 + 1.30 / 200)
 
     add = journal.apply_simulated_fill(
         exec_id="s2", client_order_id=None, contract=CALL, action="BUY", quantity=2, price=2.50
     )
-    assert add.avg_price == pytest.approx(2.0)
+    assert add.avg_price == pytest.approx((2 * 1.5065 + 2 * 2.5) / 4)
 
     sell = journal.apply_simulated_fill(
         exec_id="s3", client_order_id=None, contract=CALL, action="SELL", quantity=3, price=3.0
     )
-    assert sell.realized_pnl == pytest.approx((3.0 - 2.0) * 3 * 100)
+    assert sell.realized_pnl == pytest.approx((3.0 - 2.00325) * 3 * 100)
     assert sell.position_quantity == 1
     (pos,) = journal.simulated_positions()
-    assert (pos.quantity, pos.avg_price, pos.multiplier, pos.con_id) == (1, 2.0, 100, 7)
+    assert (pos.quantity, pos.multiplier, pos.con_id) == (1, 100, 7)
+    assert pos.avg_price == pytest.approx(2.00325)
     assert pos.contract.key == CALL.key
     assert journal.simulated_cash() == pytest.approx(10_000 - 1.30 - 300 - 500 + 900)
     assert [f.simulated for f in journal.fills()] == [True, True, True]

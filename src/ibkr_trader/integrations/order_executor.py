@@ -13,13 +13,16 @@ Flow of :meth:`OrderExecutor.execute`, under ONE deadline:
    manager's data gate and affordability check;
 4. ``RiskManager.validate_trade`` (journaled by the risk manager) -> REJECTED with every reason;
 5. journal the order intent BEFORE anything is sent;
-6. DRY_RUN: a simulated fill at the current quote (buy at the ask, sell at the bid, a limit
-   honoured), recorded in the journal's simulated book — never a fill at 0.0.
-   PAPER: the paper interlock, then the IB order (orderRef = our client order id, which
-   carries the operator id; extOperator = the operator id; account = the managed paper
-   account; tif DAY), placed and awaited on the Trade's events: FILLED, PARTIAL, CANCELLED,
-   FAILED (IB's code and text), or, on timeout, the rest cancelled and TIMEOUT / PARTIAL.
-   LIVE: refused again here (the feature flag is checked a second time).
+6. ONE path to the venue (``execution.venues``): PAPER sends to IB (the paper interlock
+   first), DRY_RUN to the local matching engine (priced from the gateway's quotes; nothing is
+   ever sent). The order (orderRef = our client order id, which carries the operator id;
+   extOperator = the operator id; account = the managed paper account or SIMULATED; tif
+   DAY) is placed and awaited: FILLED (SIMULATED in dry-run), PARTIAL, CANCELLED, FAILED
+   (the venue's code and text), or, on timeout, the rest cancelled and TIMEOUT / PARTIAL.
+   With ``rest_entries`` on, a limit entry still working at the timeout is not cancelled:
+   it rests (DAY: until the close), counts as working exposure, and :meth:`check_working`
+   looks after it every cycle (filled, partly filled, cancelled on a HALT, expired at the
+   close). LIVE: refused again here (the feature flag is checked a second time).
 7. every status change, fill, commission and the final result are journaled.
 """
 
@@ -46,8 +49,9 @@ from ibkr_trader.broker.exceptions import (
     OrderRejectedError,
 )
 from ibkr_trader.broker.market_data import Quote
-from ibkr_trader.broker.orders import OrderSpec, TradeHandle, TradeSnapshot
-from ibkr_trader.clock import Clock, SystemClock
+from ibkr_trader.broker.orders import FillInfo, OrderSpec, TradeSnapshot
+from ibkr_trader.clock import NY, Clock, SystemClock
+from ibkr_trader.execution.venues import DryRunVenue, PaperVenue, Venue, VenueOrder
 from ibkr_trader.integrations.exceptions import GatewayError
 from ibkr_trader.integrations.feature_flags import DEFAULT_FLAGS, IntegrationFeatureFlags
 from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
@@ -59,6 +63,7 @@ from ibkr_trader.journal import (
     write_failures_tolerated,
 )
 from ibkr_trader.logging import get_logger
+from ibkr_trader.market_hours import MarketHours
 from ibkr_trader.models import (
     ContractSpec,
     ExecutionMode,
@@ -67,8 +72,10 @@ from ibkr_trader.models import (
     StrategyContext,
     TradeRequest,
     TradingSignal,
+    TradingState,
     ValidationResult,
 )
+from ibkr_trader.orders.exposure import WorkingOrder
 from ibkr_trader.orders.lifecycle import (
     FAILED,
     NOT_SENT,
@@ -134,6 +141,17 @@ class FillResult:
     filled_quantity: int
 
 
+@dataclass(slots=True)
+class _Resting:
+    """A limit entry left working past its wait (``rest_entries``)."""
+
+    request: TradeRequest
+    validation: ValidationResult
+    handle: VenueOrder
+    timeout: float
+    deadline: datetime | None  # the session's close: a DAY order ends there
+
+
 AccountGuard = Callable[[], str]
 QuoteSource = Callable[[ContractSpec, float], Awaitable[tuple[Quote, QuoteCheck]]]
 
@@ -158,8 +176,8 @@ class OrderExecutor:
         account_guard: AccountGuard,
         clock: Clock | None = None,
         flags: IntegrationFeatureFlags = DEFAULT_FLAGS,
-        commission_per_contract: float = 0.65,
-        min_commission: float = 1.0,
+        venue: Venue | None = None,
+        rest_entries: bool = False,
     ) -> None:
         if not operator_id or not operator_id.strip():
             raise GatewayError("operator_id must not be empty (compliance requirement)")
@@ -173,12 +191,47 @@ class OrderExecutor:
         self._account_guard = account_guard
         self._clock: Clock = clock or SystemClock()
         self._flags = flags
-        self._commission_per_contract = commission_per_contract
-        self._min_commission = min_commission
         self._results: OrderedDict[str, OrderResult] = OrderedDict()  # recent, bounded
         self._inflight: dict[str, asyncio.Future[OrderResult]] = {}
+        self._resting: dict[str, _Resting] = {}
+        self.rest_entries = rest_entries
         if self._mode is ExecutionMode.LIVE:
             raise GatewayError("Live execution blocked: ExecutionMode.LIVE is refused")
+        self._hours = MarketHours(self._clock)
+        self._venue: Venue = venue or self._default_venue()
+
+    def _default_venue(self) -> Venue:
+        """The one choice between the modes: where the order goes."""
+        if self._mode is ExecutionMode.DRY_RUN:
+
+            async def quotes(contract: ContractSpec, timeout: float) -> Quote:
+                quote, _quality = await self._pipeline.fetch_quote(
+                    contract, timeout, server_check=False
+                )
+                return quote
+
+            return DryRunVenue(
+                quotes,
+                self._journal,
+                lambda: self._risk_manager.limits,
+                self._clock,
+                market_hours=self._hours,
+            )
+        return PaperVenue(self._connection, self._account_guard, self._flags, self._journal)
+
+    @property
+    def venue(self) -> Venue:
+        """Where this executor's orders go (PaperVenue or DryRunVenue)."""
+        return self._venue
+
+    def venue_orders(self) -> list[OrderInfo]:
+        """The local venue's working orders (dry-run), for reconciliation; [] for paper."""
+        return self._venue.open_orders()
+
+    @property
+    def resting(self) -> list[str]:
+        """Client order ids of the entries resting past their wait."""
+        return list(self._resting)
 
     @property
     def mode(self) -> ExecutionMode:
@@ -549,22 +602,24 @@ class OrderExecutor:
                 )
                 return replace(earlier, duplicate=True)
 
-        # Step 6: route to the execution mode
+        # Step 6: the venue (one path; only where the order goes differs)
         try:
-            if self._mode is ExecutionMode.DRY_RUN:
-                assert quote is not None  # a dry run always takes a quote to fill at
-                result = await self._execute_dry_run(request, qualified, quote, validation)
-            else:
-                result = await self._execute_paper(
-                    request, qualified, validation, deadline, timeout
-                )
+            result = await self._execute_at_venue(
+                request, qualified, validation, deadline, timeout, quote
+            )
         except BaseException:
             # a journal error after the send, a cancelled task: the order may be working;
-            # it stays exposure until the gateway's word (refresh, reconciliation) settles it
+            # it stays exposure until the venue's word (refresh, reconciliation) settles it
             self._risk_manager.exposure.update(
                 request.client_order_id, sent=True, local=False, status=UNKNOWN
             )
             raise
+        if result.details.get("working"):
+            return result  # resting: its result is journaled when it ends (check_working)
+        await self._conclude(request, result)
+        return result
+
+    async def _conclude(self, request: TradeRequest, result: OrderResult) -> None:
         self._settle_exposure(request, result)
         await self._journal.record_result(
             request.client_order_id,
@@ -575,7 +630,6 @@ class OrderExecutor:
             rejection_reason=result.rejection_reason,
             detail={"error_code": result.error_code, "perm_id": result.perm_id},
         )
-        return result
 
     def _settle_exposure(self, request: TradeRequest, result: OrderResult) -> None:
         """The ledger follows the broker's word: a final result ends the order's exposure; a
@@ -668,115 +722,25 @@ class OrderExecutor:
         code = getattr(exc, "code", None)
         return self._result(request, status, rejection_reason=reason, error_code=code)
 
-    # ------------------------------------------------------------------ dry run
+    # ------------------------------------------------------------------ the venue
 
-    async def _execute_dry_run(
-        self,
-        request: TradeRequest,
-        contract: ContractSpec,
-        quote: Quote,
-        validation: ValidationResult,
-    ) -> OrderResult:
-        """A simulated fill at the current quote, recorded in the journal's simulated book."""
-        coid = request.client_order_id
-        price = quote.ask if request.action == "BUY" else quote.bid
-        if price is None or not math.isfinite(price) or price <= 0:
-            reason = (
-                f"no {'ask' if request.action == 'BUY' else 'bid'} to simulate a fill against "
-                "(dry run never fills at 0.0)"
-            )
-            await self._journal.record_status(
-                coid, "Cancelled", 0, request.quantity, None, detail={"reason": reason}
-            )
-            return self._result(
-                request, OrderStatus.FAILED, rejection_reason=reason, risk_validation=validation
-            )
-        if request.order_type == "LMT" and request.limit_price is not None:
-            marketable = (
-                price <= request.limit_price + 1e-9
-                if request.action == "BUY"
-                else price >= request.limit_price - 1e-9
-            )
-            if not marketable:
-                reason = (
-                    f"limit {request.limit_price:g} not marketable at the current "
-                    f"{'ask' if request.action == 'BUY' else 'bid'} {price:g}; a dry run does "
-                    "not rest orders"
-                )
-                await self._journal.record_status(
-                    coid, "Cancelled", 0, request.quantity, None, detail={"reason": reason}
-                )
-                return self._result(
-                    request,
-                    OrderStatus.CANCELLED,
-                    rejection_reason=reason,
-                    risk_validation=validation,
-                )
-        commission = max(self._min_commission, self._commission_per_contract * request.quantity)
-        now = _now(self._clock)
-        outcome = await self._journal.apply_simulated_fill(
-            exec_id=f"SIM-{coid}",
-            client_order_id=coid,
-            contract=contract,
-            action=request.action,
-            quantity=request.quantity,
-            price=price,
-            commission=commission,
-            at=now,
-        )
-        await self._journal.record_status(coid, "Filled", request.quantity, 0, price)
-        self._risk_manager.on_fill(
-            contract.key, request.symbol, request.signed_quantity, now, ref=coid
-        )
-        _log.info(
-            "dry_run_order",
-            client_order_id=coid,
-            symbol=request.symbol,
-            contract=contract.key,
-            action=request.action,
-            quantity=request.quantity,
-            order_type=request.order_type,
-            limit_price=request.limit_price,
-            fill_price=price,
-            strategy=request.strategy_name,
-            operator_id=request.operator_id,
-            cash=outcome.cash,
-        )
-        return self._result(
-            request,
-            OrderStatus.SIMULATED,
-            fill_price=price,
-            fill_quantity=request.quantity,
-            risk_validation=validation,
-            commission=commission,
-            details={"exec_id": f"SIM-{coid}", "cash_after": outcome.cash},
-        )
-
-    # ------------------------------------------------------------------ paper
-
-    async def _execute_paper(
+    async def _execute_at_venue(
         self,
         request: TradeRequest,
         contract: ContractSpec,
         validation: ValidationResult,
         deadline: float,
         timeout: float,
+        quote: Quote | None,
     ) -> OrderResult:
         coid = request.client_order_id
 
         def remaining() -> float:
             return max(deadline - time.monotonic(), 0.001)
 
-        if not self._flags.ENABLE_PAPER_EXECUTION:
-            reason = "paper execution disabled by feature flag ENABLE_PAPER_EXECUTION"
-            await self._journal.record_status(
-                coid, NOT_SENT, 0, request.quantity, None, detail={"reason": reason}
-            )
-            return self._result(
-                request, OrderStatus.FAILED, rejection_reason=reason, risk_validation=validation
-            )
         try:
-            account = self._account_guard()  # the paper interlock: raises unless DU...
+            # paper: the feature flag and the interlock (raises unless DU...); dry-run: SIMULATED
+            account = self._venue.account()
         except GatewayError as exc:
             await self._journal.record_status(
                 coid, NOT_SENT, 0, request.quantity, None, detail={"reason": str(exc)}
@@ -786,10 +750,10 @@ class OrderExecutor:
             )
 
         order = self._build_ibkr_order(request, account)
-        handle: TradeHandle | None = None
+        handle: VenueOrder | None = None
         try:
             try:
-                handle = await self._connection.place_order(contract, order, timeout=remaining())
+                handle = await self._venue.place(contract, order, remaining())
             except OrderRejectedError as exc:
                 # ib_async's word is not the broker's: a live order it marked Cancelled on a
                 # warning code is asked about before it is called rejected
@@ -811,6 +775,8 @@ class OrderExecutor:
                     handle, coid, remaining, entry=not request.is_closing
                 )
             except BrokerTimeoutError:
+                if self._may_rest(request):
+                    return await self._rest(request, validation, handle, timeout, quote)
                 snap = await self._cancel_rest(handle, request)
                 return await self._finish(
                     request, validation, snap, timed_out=True, timeout=timeout
@@ -819,7 +785,7 @@ class OrderExecutor:
         except OrderRejectedError as exc:
             rejected_snap = handle.snapshot() if handle is not None else None
             if rejected_snap is None:
-                found = self._connection.trade_handle(exc.order_id) if exc.order_id else None
+                found = self._venue.find(exc.order_id) if exc.order_id else None
                 rejected_snap = found.snapshot() if found is not None else None
             if rejected_snap is not None:
                 await self._record_snapshot(request, rejected_snap)
@@ -862,7 +828,7 @@ class OrderExecutor:
         except BrokerTimeoutError as exc:
             # no acknowledgement in time: cancel whatever may have reached the gateway
             if handle is None and exc.order_id:
-                handle = self._connection.trade_handle(exc.order_id)
+                handle = self._venue.find(exc.order_id)
             if handle is not None:
                 snap = await self._cancel_rest(handle, request)
                 return await self._finish(
@@ -892,28 +858,224 @@ class OrderExecutor:
                 error_code=exc.code,
             )
 
+    # ------------------------------------------------------------------ resting entries
+
+    def _may_rest(self, request: TradeRequest) -> bool:
+        """A limit entry may rest past its wait when asked to (never a close, never while a
+        HALT is asked for)."""
+        return (
+            self.rest_entries
+            and not request.is_closing
+            and request.order_type == "LMT"
+            and not self._risk_manager.halt_requested()
+            and self._risk_manager.trading_state is not TradingState.HALTED
+        )
+
+    def _session_close(self) -> datetime | None:
+        now = self._clock.now()
+        session = self._hours.session(now)
+        if session is not None and now < session.close:
+            return session.close
+        nxt = self._hours.session(self._hours.next_open(now))
+        return nxt.close if nxt is not None else None
+
+    async def _rest(
+        self,
+        request: TradeRequest,
+        validation: ValidationResult,
+        handle: VenueOrder,
+        timeout: float,
+        quote: Quote | None,
+    ) -> OrderResult:
+        """Leave a limit entry working (DAY: until the close); reported as PENDING with why."""
+        coid = request.client_order_id
+        close = self._session_close()
+        self._resting[coid] = _Resting(request, validation, handle, timeout, close)
+        snap = handle.snapshot()
+        self._keep_in_ledger(self._resting[coid], snap)
+        await self._record_snapshot(request, snap)
+        buy = request.action == "BUY"
+        side = "ask" if buy else "bid"
+        touch = (quote.ask if buy else quote.bid) if quote is not None else None
+        seen = f"; the {side} was {touch:g}" if touch is not None and math.isfinite(touch) else ""
+        until = f"the close ({close.astimezone(NY):%H:%M} New York)" if close else "cancelled"
+        reason = (
+            f"working: limit {request.limit_price:g} not reached within {timeout:.3g}s{seen} "
+            f"(filled {round(snap.filled)} of {request.quantity}); it rests as a DAY order "
+            f"until {until} and is checked every cycle"
+        )
+        _log.info("order_resting", client_order_id=coid, venue=self._venue.name, reason=reason)
+        return self._result(
+            request,
+            OrderStatus.PENDING,
+            rejection_reason=reason,
+            risk_validation=validation,
+            ibkr_order_id=handle.order_id,
+            fill_quantity=round(snap.filled),
+            details={"working": True, "deadline": close.isoformat() if close else None},
+        )
+
+    def _keep_in_ledger(self, rest: _Resting, snap: TradeSnapshot) -> None:
+        """A resting order is working exposure with its DAY deadline (re-asserted after a
+        reconciliation replaced the broker's part of the ledger)."""
+        ledger = self._risk_manager.exposure
+        coid = rest.request.client_order_id
+        changes: dict[str, Any] = {
+            "sent": True,
+            "local": True,  # this executor looks after it: a reconciliation keeps it
+            "order_id": rest.handle.order_id,
+            "perm_id": rest.handle.perm_id,
+            "deadline": rest.deadline,
+            "status": snap.status,
+        }
+        if ledger.update(coid, **changes) is None:
+            request = rest.request
+            ledger.add(
+                WorkingOrder(
+                    ref=coid,
+                    contract_key=request.contract_key,
+                    symbol=request.symbol,
+                    action=request.action,
+                    quantity=request.quantity,
+                    filled=round(snap.filled),
+                    is_closing=request.is_closing,
+                    unit_cost=(request.reference_price or 0.0) * (request.multiplier or 1),
+                    **changes,
+                )
+            )
+
+    async def restore_working(self) -> list[str]:
+        """After a restart, before reconciliation: the dry-run venue reloads the entries that
+        were resting in it from the journal (the intent, its last working status and its fills
+        so far), so that they go on working until filled or the close, as a paper order does
+        at IB. Returns their client order ids (none for paper: the gateway holds those)."""
+        venue = self._venue
+        if not isinstance(venue, DryRunVenue) or not self.rest_entries:
+            return []
+        journal = self._journal.journal
+        rows = await self._journal.call(journal.unresolved_intents)
+        restored: list[str] = []
+        for row in rows:
+            intent, state = row.intent, row.state
+            coid = intent.client_order_id
+            if (
+                coid in self._resting
+                or intent.is_closing
+                or intent.order_type != "LMT"
+                or intent.limit_price is None
+                or not is_working_status(state.status)
+            ):
+                continue
+            request = TradeRequest(
+                symbol=intent.symbol,
+                action=intent.action,
+                quantity=int(intent.quantity),
+                order_type=intent.order_type,
+                limit_price=intent.limit_price,
+                strategy_id=intent.strategy_id,
+                strategy_name=intent.strategy_id,
+                risk_per_trade=0.0,
+                take_profit_pct=0.0,
+                stop_loss_pct=0.0,
+                expiry=intent.expiry,
+                strike=intent.strike,
+                right=intent.right,
+                operator_id=intent.operator_id,
+                signal_id=intent.signal_id,
+                client_order_id=coid,
+                multiplier=intent.multiplier,
+                reference_price=intent.limit_price,
+                sec_type=intent.sec_type,
+            )
+            contract = replace(self._contract_spec(request), con_id=intent.con_id)
+            records = await self._journal.call(journal.fills, None, None, 1000, coid)
+            fills = [
+                FillInfo(
+                    exec_id=f.exec_id,
+                    time=f.at,
+                    shares=float(f.quantity),
+                    price=float(f.price),
+                    cum_qty=0.0,
+                    avg_price=0.0,
+                    commission=None,
+                )
+                for f in records
+            ]
+            spec = self._build_ibkr_order(request, venue.account())
+            handle = venue.restore(contract, spec, intent.created_at, fills)
+            validation = ValidationResult(approved=True, decision_id=intent.decision_id)
+            rest = _Resting(request, validation, handle, 0.0, handle.expires_at)
+            self._resting[coid] = rest
+            self._keep_in_ledger(rest, handle.snapshot())
+            await self._journal.record_event(
+                "working_order_restored",
+                {"client_order_id": coid, "venue": venue.name, "filled": handle.filled},
+            )
+            restored.append(coid)
+        return restored
+
+    async def check_working(self, timeout: float = 10.0) -> list[OrderResult]:
+        """Look after the resting entries (every cycle): re-price them at the venue (dry-run:
+        a fresh quote against the matching rule; paper: IB matched them, the fills are on
+        the Trade), and finish each one that is over: filled, cancelled by the venue, past
+        its DAY deadline (cancelled), or an entry while trading is HALTED (cancelled). The
+        results of those that ended are journaled like any other and returned."""
+        ended: list[OrderResult] = []
+        for coid, rest in list(self._resting.items()):
+            handle, request = rest.handle, rest.request
+            closed = rest.deadline is not None and self._clock.now() >= rest.deadline
+            if not closed:  # past the close nothing fills: the executor cancels it below
+                try:
+                    await self._venue.refresh(handle, timeout)
+                except (BrokerError, TimeoutError) as exc:
+                    _log.warning(
+                        "working_order_refresh_failed", client_order_id=coid, error=str(exc)
+                    )
+            snap = handle.snapshot()
+            why = ""
+            if not snap.is_done:
+                now = self._clock.now()
+                if self._risk_manager.halt_requested() or (
+                    self._risk_manager.trading_state is TradingState.HALTED
+                ):
+                    why = f"trading HALTED ({self._risk_manager.state_cause})"
+                elif rest.deadline is not None and now >= rest.deadline:
+                    why = "DAY order: the session closed"
+                else:
+                    self._keep_in_ledger(rest, snap)
+                    continue
+                snap = await self._cancel_rest(handle, request)
+            result = await self._finish(
+                request, rest.validation, snap, timed_out=False, timeout=rest.timeout
+            )
+            if why and result.status is not OrderStatus.PENDING:
+                result = replace(
+                    result, rejection_reason=f"{why}; {result.rejection_reason or 'cancelled'}"
+                )
+            del self._resting[coid]
+            await self._conclude(request, result)
+            self._remember(coid, result)
+            ended.append(result)
+        forget = getattr(self._venue, "forget_done", None)
+        if callable(forget) and not self._resting:
+            forget()
+        return ended
+
     async def _broker_status(
         self, order_id: int, coid: str, perm_id: int, timeout: float
     ) -> OrderInfo | None:
-        """The gateway's own view of one order: its open orders first, then its completed
-        orders; None when neither holds it. Raises the broker's error when it cannot be asked
-        (the order's state is then unknown: never concluded from the client's guess)."""
-        opened = await self._connection.get_open_orders(timeout, all_clients=False)
-        for info in opened:
-            if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
-                return info
-        completed = await self._connection.get_completed_orders(timeout)
-        for info in completed:
-            if info.order_ref == coid or (perm_id and info.perm_id == perm_id):
-                return info
+        """The venue's own view of one order (for paper: the gateway's open orders, then its
+        completed orders); None when it does not hold it. Raises the broker's error when it
+        cannot be asked (the order's state is then unknown: never concluded from the client's
+        guess)."""
         _ = order_id
-        return None
+        return await self._venue.order_info(coid, perm_id, timeout)
 
     async def _still_working(
         self, exc: OrderRejectedError, coid: str, timeout: float
-    ) -> TradeHandle | None:
+    ) -> VenueOrder | None:
         """A rejection as ib_async reports it: the handle if the gateway says the order works."""
-        handle = self._connection.trade_handle(exc.order_id) if exc.order_id else None
+        handle = self._venue.find(exc.order_id) if exc.order_id else None
         if handle is None:
             return None
         snap = handle.snapshot()
@@ -957,7 +1119,7 @@ class OrderExecutor:
 
     async def _wait_broker_done(
         self,
-        handle: TradeHandle,
+        handle: VenueOrder,
         coid: str,
         remaining: Callable[[], float],
         *,
@@ -1004,9 +1166,9 @@ class OrderExecutor:
                 continue
             return replace(snap, status=info.status, confirmed_done=True)
 
-    async def _cancel_rest(self, handle: TradeHandle, request: TradeRequest) -> TradeSnapshot:
+    async def _cancel_rest(self, handle: VenueOrder, request: TradeRequest) -> TradeSnapshot:
         try:
-            await self._connection.cancel_order(handle, timeout=CANCEL_GRACE_SECONDS)
+            await self._venue.cancel(handle, CANCEL_GRACE_SECONDS)
         except BrokerError as exc:
             _log.error(
                 "cancel_after_timeout_failed",
@@ -1064,21 +1226,10 @@ class OrderExecutor:
             await self._record_snapshot(request, snap)
         side = request.action
         for fill in snap.fills:
-            recorded = await self._journal.record_fill(
-                fill.exec_id,
-                client_order_id=coid,
-                symbol=request.symbol,
-                contract_key=request.contract_key,
-                side=side,
-                quantity=fill.shares,
-                price=fill.price,
-                at=fill.time,
-                broker_order_id=snap.order_id,
-                perm_id=snap.perm_id or None,
+            new = await self._venue.record_fill(
+                coid, request.contract_key, request.symbol, side, snap, fill
             )
-            if fill.commission is not None:
-                await self._journal.record_commission(fill.exec_id, fill.commission)
-            if not recorded.duplicate:
+            if new:
                 signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
                 self._risk_manager.on_fill(
                     request.contract_key, request.symbol, signed, fill.time, ref=coid
@@ -1096,7 +1247,7 @@ class OrderExecutor:
         # THE mapping (orders.lifecycle.outcome) decides; a deadline and IB's codes add detail
         phase, final = outcome(snap.status, filled, request.quantity)
         if final is OrderStatus.FILLED:
-            status = OrderStatus.FILLED
+            status = self._venue.filled_status
             reason = None
         elif unconfirmed or final is None:
             status = OrderStatus.PENDING
@@ -1133,7 +1284,8 @@ class OrderExecutor:
                 else ""
             )
         _log.info(
-            "paper_order_done",
+            "order_done",
+            venue=self._venue.name,
             client_order_id=coid,
             symbol=request.symbol,
             status=status.value,

@@ -33,6 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Protocol
 
+from ibkr_trader.book import Holding, apply_fill
 from ibkr_trader.clock import Clock, SystemClock
 from ibkr_trader.journal import queries
 from ibkr_trader.journal.records import (
@@ -912,7 +913,9 @@ class Journal:
         """Apply a dry-run fill: the fill row, cash and position change in ONE transaction.
 
         ``price`` is per unit (the option premium); cash moves by
-        ``quantity * price * multiplier`` plus commission. A repeated exec id changes nothing
+        ``quantity * price * multiplier`` plus commission. The position follows the shared
+        arithmetic of :mod:`ibkr_trader.book` (IB's convention: the average cost includes the
+        opening commission, realized P&L is net of the closing commission). A repeated exec id changes nothing
         and reports ``duplicate=True``. The book must have been seeded.
         """
         if self._mode is not ExecutionMode.DRY_RUN:
@@ -958,20 +961,11 @@ class Journal:
             now = self._now()
             when = queries.ts(at) if at is not None else now
             dq = float(quantity) if side == "BUY" else -float(quantity)
-            q1 = q0 + dq
-            realized = 0.0
-            opened_at = pos["opened_at"] if pos is not None else when
-            if q0 == 0 or (q0 > 0) == (dq > 0):
-                a1 = (abs(q0) * a0 + abs(dq) * price) / abs(q1)
-            else:
-                closed = min(abs(q0), abs(dq))
-                realized = (price - a0) * closed * mult * (1.0 if q0 > 0 else -1.0)
-                if q1 == 0 or (q1 > 0) == (q0 > 0):
-                    a1 = a0
-                else:  # flipped through zero: the remainder opens at this price
-                    a1 = price
-                    opened_at = when
-            cash = float(account[0]) - dq * price * mult - commission
+            effect = apply_fill(Holding(q0, a0), dq, price, mult, commission)
+            q1, a1 = effect.holding.quantity, effect.holding.avg_cost
+            realized = effect.realized
+            opened_at = when if effect.opened or pos is None else pos["opened_at"]
+            cash = float(account[0]) + effect.cash_delta
             conn.execute(
                 "UPDATE sim_account SET cash = ?, updated_at = ? WHERE mode = ?",
                 (cash, now, mode),

@@ -136,8 +136,14 @@ class TradingOrchestrator:
         quarantine_after_seconds: float = QUARANTINE_AFTER_SECONDS,
         manage_foreign_positions: bool = False,
         policy: ProtectionPolicy | None = None,
+        rest_entries: bool = False,
     ) -> None:
         self.gateway = gateway
+        # a limit entry not filled within order_timeout rests (DAY) instead of being
+        # cancelled, and is looked after every cycle: the same for paper and dry-run
+        self.rest_entries = bool(rest_entries)
+        if rest_entries:
+            gateway.executor.rest_entries = True
         self.manage_foreign_positions = bool(manage_foreign_positions)
         self.strategies = list(strategies)
         self.risk = risk or gateway.risk_manager
@@ -153,6 +159,8 @@ class TradingOrchestrator:
             clock,
             order_timeout=order_timeout,
         )
+        if self.reconciler.venue_orders is None:
+            self.reconciler.venue_orders = gateway.executor.venue_orders
         self.alerts = alerts or AlertHook()
         if not self.alerts.has_sink:
             self.alerts.set_sink(gateway.journal.record_event)
@@ -346,6 +354,10 @@ class TradingOrchestrator:
         if self.reconcile_trigger == "reconnect":
             # the paper interlock again: the gateway may be back on another account (item 9)
             await self.gateway.verify_account()
+        if self.reconcile_trigger == "start-up":
+            # the dry-run venue reloads its resting orders first (paper's are at IB)
+            for ref in await self.gateway.executor.restore_working():
+                report.add(CycleAction("working", "restored from the journal", order_id=ref))
         rec = await self.reconciler.reconcile(self.reconcile_trigger, self.timeout)
         self.last_reconciliation = rec
         report.reconciliation = rec
@@ -471,7 +483,10 @@ class TradingOrchestrator:
 
     async def _look_after_working_orders(self, report: CycleReport) -> None:
         """HALT cancels our working entries; our orders past their deadline are cancelled.
-        Either is followed by a reconciliation (the gateway's word on how each ended)."""
+        Either is followed by a reconciliation (the gateway's word on how each ended).
+        First the executor's resting entries (``rest_entries``): re-priced, and finished when
+        over (filled, expired at the close, cancelled on a HALT)."""
+        await self._check_working(report)
         ledger = self.risk.exposure
         doomed: dict[str, str] = {}
         if self.risk.trading_state is TradingState.HALTED:
@@ -519,6 +534,40 @@ class TradingOrchestrator:
         if rec.error is not None:
             self.needs_reconciliation = True
             self.reconcile_trigger = "after cancels"
+
+    async def _check_working(self, report: CycleReport) -> None:
+        executor = self.gateway.executor
+        if not executor.resting:
+            return
+        try:
+            ended = await executor.check_working(min(self.timeout, 10.0))
+        except (BrokerError, TimeoutError) as exc:
+            report.errors.append(f"working orders not checked: {_short(exc)}")
+            return
+        for result in ended:
+            text = f"working order ended {result.status.value}"
+            if result.fill_quantity:
+                text += f": filled {result.fill_quantity} at {result.fill_price:g}"
+            if result.rejection_reason:
+                text += f"; {result.rejection_reason}"
+            report.add(
+                CycleAction(
+                    "working",
+                    text,
+                    result.symbol,
+                    status=result.status.value,
+                    order_id=result.order_id,
+                    detail={
+                        "contract": result.contract_key,
+                        "fill_price": result.fill_price,
+                        "fill_quantity": result.fill_quantity,
+                    },
+                )
+            )
+        for ref in executor.resting:
+            report.add(
+                CycleAction("working", "still working (rests until the close)", order_id=ref)
+            )
 
     def _send_block(self) -> str | None:
         """Why no order may be sent right now (a reconnect in this cycle: reconcile first)."""
@@ -573,6 +622,20 @@ class TradingOrchestrator:
             md = data.get(symbol)
             if md is None:
                 report.add(CycleAction("no_entry", "no market data", symbol=symbol))
+                continue
+            working = [
+                o
+                for o in self.risk.exposure.working(ours=True, closing=False)
+                if o.symbol.upper() == symbol and o.sent
+            ]
+            if working and any(s.allows_entries for s in self.strategies):
+                # one entry at a time per symbol: a resting entry is already our exposure
+                refs = ", ".join(o.ref for o in working)
+                report.add(
+                    CycleAction(
+                        "no_entry", f"an entry is already working for {symbol} ({refs})", symbol
+                    )
+                )
                 continue
             cooling = await self.protection.entry_block(symbol, now)
             if cooling is not None:

@@ -20,6 +20,7 @@ class CycleAction:
     """One thing the cycle did or decided not to do, with its reason."""
 
     kind: str  # entry | no_entry | close | close_all | deferred | reconcile | alert | error
+    # | working (a resting entry looked after: filled, expired, cancelled, still working)
     # | cancel (a working order of ours cancelled: HALT, deadline) | foreign (left alone)
     reason: str
     symbol: str = ""

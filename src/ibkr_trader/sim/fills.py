@@ -28,6 +28,7 @@ from ibkr_trader.sim.lifecycle import (
 from ibkr_trader.sim.market_data import (
     contract_fields,
 )
+from ibkr_trader.sim.matching import match
 from ibkr_trader.sim.sessions import (
     Action,
     Send,
@@ -71,17 +72,10 @@ class FillsPart(AccountsPart):
         if self.faults.no_bid_ask:
             return out
         q = self.market.quote(order.con_id)
-        buy = order.action == "BUY"
-        price = float(q.ask) if buy else float(q.bid)
-        if not price or price <= 0 or math.isnan(price):
+        got = match(order.action, order.order_type, order.lmt_price, order.remaining, q.bid, q.ask)
+        if got is None:
             return out
-        if order.order_type == "LMT":
-            assert order.lmt_price is not None
-            if (buy and price > order.lmt_price + 1e-9) or (
-                not buy and price < order.lmt_price - 1e-9
-            ):
-                return out
-        qty = order.remaining
+        price, qty = got.price, got.quantity
         if self.faults.partial_fraction is not None:
             part = math.floor(order.total_quantity * self.faults.partial_fraction)
             qty = float(max(1, part)) if qty > 1 else qty
