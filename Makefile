@@ -47,12 +47,13 @@ test-dates: env
 	$(RUN) python -m ibkr_trader.testing.sweep --jobs $${DATES_JOBS:-4}
 
 # every benchmark; the soak runs SOAK_CYCLES cycles (10,000 for the long soak)
+# then the issue-18 table (goal / target / measured / verdict) from their JSON in BENCH_OUT
 bench: env
-	@for b in bench/bench_*.py; do \
+	@export BENCH_OUT=$${BENCH_OUT:-$(CURDIR)/.bench}; for b in bench/bench_*.py; do \
 	  echo "== $$b"; \
 	  if [ "$$b" = bench/bench_soak.py ]; then $(RUN) python $$b --cycles $${SOAK_CYCLES:-1000} || exit 1; \
 	  else $(RUN) python $$b || exit 1; fi; \
-	done
+	done; echo "== issue 18: the order path"; $(RUN) python bench/report.py
 
 # the long runs: CHAOS_SCENARIOS seeded chaos scenarios, then FUZZ_EXAMPLES bad-input examples
 chaos: env

@@ -130,3 +130,54 @@ async def test_an_order_message_takes_a_free_slot_before_a_waiting_data_request(
     gate.set()
     await asyncio.gather(data, close)
     assert order == ["close", "data"]
+
+
+async def test_budget_keeps_ibs_fifty_in_every_receiver_window() -> None:
+    clock = FakeClock()
+    budget = MessageBudget(47, 1.0, clock=clock, sleep=clock.sleep)
+    sent_at = []
+    for _ in range(300):
+        await budget.acquire()
+        sent_at.append(clock.now)
+    assert sent_at[46] == sent_at[0]  # a burst goes out at once
+    for start in sent_at:
+        assert sum(1 for t in sent_at if start <= t < start + 1.0) <= 47
+        assert sum(1 for t in sent_at if start <= t < start + 1.08) <= 50
+    first_window_end = sent_at[0] + 1.0
+    after_first = [t for t in sent_at if t >= first_window_end]
+    rate = len(after_first) / (after_first[-1] - first_window_end)
+    assert rate >= 45.0  # sustained, once the first window is used
+
+
+async def test_budget_without_the_receiver_window_is_one_sliding_window() -> None:
+    clock = FakeClock()
+    budget = MessageBudget(10, 1.0, clock=clock, sleep=clock.sleep, outer_max=None)
+    for _ in range(10):
+        await budget.acquire()
+    assert budget.available() == 0
+    budget.record(1)
+    clock.now += 1.0
+    assert budget.available() == 10
+
+
+async def test_pacer_slots_keep_every_rule_under_a_random_load() -> None:
+    import random
+
+    rng = random.Random(18)
+    clock = FakeClock()
+    pacer = HistoricalPacer(clock=clock, sleep=clock.sleep, margin=0.0)
+    handed: list[tuple[float, HistoricalRequestKey]] = []
+    for _ in range(150):
+        key = _key(con_id=rng.randint(1, 4), duration=rng.choice(["60 S", "600 S", "3600 S"]))
+        slot = pacer.next_slot(key)
+        handed.append((slot, key))
+        pacer._identical.setdefault(key, type(pacer._global)()).add(slot, 1)
+        pacer._contract.setdefault(key.contract_key, type(pacer._global)()).add(slot, 1)
+        pacer._global.add(slot, 1)
+        clock.now += rng.random() * 0.5
+    for t, key in handed:
+        same = [u for u, k in handed if k == key and abs(u - t) < 15.0]
+        assert len(same) == 1
+        contract = [u for u, k in handed if k.contract_key == key.contract_key]
+        assert sum(1 for u in contract if t <= u < t + 2.0) <= 5
+        assert sum(1 for u, _k in handed if t <= u < t + 600.0) <= 60
