@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ibkr_trader.broker.exceptions import BrokerError
-from ibkr_trader.clock import SystemClock
+from ibkr_trader.clock import Clock, SystemClock
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.integrations.market_data_types import MarketData
 from ibkr_trader.integrations.order_executor import OrderResult
@@ -173,7 +173,13 @@ async def _target(args: argparse.Namespace) -> AsyncIterator[tuple[str, int]]:
 
 async def run_cycle(args: argparse.Namespace, console: Console) -> int:
     mode = ExecutionMode(args.mode)
-    clock = SystemClock()
+    clock: Clock = SystemClock()
+    start = getattr(args, "at", None)
+    if start is not None and not args.port:
+        # a rehearsal: the bot reads the in-process simulator's market time, not today's date
+        from ibkr_trader.sim.clock import SimClock
+
+        clock = SimClock(start)
     journal = await asyncio.to_thread(Journal.open, args.journal, mode, clock)
     ajournal = AsyncJournal(journal)
     try:
