@@ -10,15 +10,14 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 
 import pytest
 import structlog
 
 from ibkr_trader.clock import SystemClock
 from ibkr_trader.testing import rig_instant
+from ibkr_trader.testing.at import ticking_from
 
 #: Every test that reads the rig's instant (a simulator, a rig, or a production default that
 #: reads ``SystemClock``) and trades, closes, counts days or checks market hours:
@@ -79,9 +78,4 @@ def _rig_time_instead_of_the_wall_clock(
 ) -> None:
     if request.node.get_closest_marker("wall_clock") is not None:
         return
-    start, anchor = rig_instant(), time.monotonic()
-
-    def now(self: SystemClock) -> datetime:
-        return start + timedelta(seconds=time.monotonic() - anchor)
-
-    monkeypatch.setattr(SystemClock, "now", now)
+    monkeypatch.setattr(SystemClock, "now", ticking_from(rig_instant()))

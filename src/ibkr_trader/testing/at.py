@@ -12,20 +12,26 @@ from __future__ import annotations
 import runpy
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from ibkr_trader.clock import SystemClock
 from ibkr_trader.testing.instants import parse_instant
 
 
-def install(start: datetime) -> None:
-    """Make ``SystemClock.now`` tick from ``start`` in this process."""
+def ticking_from(start: datetime) -> Callable[[SystemClock], datetime]:
+    """A ``SystemClock.now`` that starts at ``start`` now and ticks with real time."""
     anchor = time.monotonic()
 
     def now(self: SystemClock) -> datetime:
         return start + timedelta(seconds=time.monotonic() - anchor)
 
-    SystemClock.now = now  # type: ignore[method-assign]
+    return now
+
+
+def install(start: datetime) -> None:
+    """Make ``SystemClock.now`` tick from ``start`` in this process."""
+    SystemClock.now = ticking_from(start)  # type: ignore[method-assign,assignment]
 
 
 def _instant(text: str) -> datetime:
