@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 
 import pytest
 
@@ -168,14 +169,51 @@ async def test_connect_timeout_is_bounded(gateway: SimulatedGateway) -> None:
 async def test_message_budget_holds_a_burst_under_fifty_per_second(
     gateway: SimulatedGateway,
 ) -> None:
+    """Every message of a 120-request burst leaves the socket within IB's 50 per second.
+
+    Measured where we are in control: the instant each message is written to the socket
+    (ib_async's ``Connection.sendMsg``, after its own throttle). The simulator counts arrivals
+    too, but in one process on a loaded machine a stalled event loop reads two seconds of
+    sends in one, so arrival counts are a bench figure (bench/bench_pacing.py), not a test."""
     connection = IBKRConnection(gateway.host, gateway.port, client_id=77, reconnect=False)
     await connection.connect(5.0)
+    wire = connection.ib.client.conn
+    sent: list[float] = []
+    write = wire.sendMsg
+
+    def timed(msg: bytes) -> None:
+        sent.append(time.monotonic())
+        write(msg)
+
+    wire.sendMsg = timed
     try:
         await asyncio.gather(*(connection.get_executions(10.0) for _ in range(120)))
     finally:
+        wire.sendMsg = write
         await connection.disconnect()
-    assert gateway.max_messages_per_second(77) <= 50
-    assert gateway.rate_violations(77) == 0
+    assert len(sent) >= 120  # every request went out through the socket we timed
+    # IB's 50 in any second, at the socket. The budget's 47/1.0 s and 50/1.08 s rules hold at
+    # the instant a send is granted; the few messages of margin absorb the microseconds
+    # between the grant and the write, and the handshake's messages counted before the burst.
+    assert max_in_window(sent, 1.0) <= 50
+    assert len(sent) - max_in_window(sent, 1.0) >= 60  # the burst really was spread out
+    assert sum(gateway.message_counts(77).values()) >= 120  # and the gateway got them all
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    """The most entries of ``times`` (sorted) inside any half-open window of ``window`` s."""
+    best = start = 0
+    for end, at in enumerate(times):
+        while at - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def test_max_in_window_counts_a_sliding_window() -> None:
+    assert max_in_window([], 1.0) == 0
+    assert max_in_window([0.0, 0.5, 0.99, 1.0, 1.5], 1.0) == 3
+    assert max_in_window([0.0, 1.0, 2.0], 1.0) == 1
 
 
 async def test_after_1102_the_account_summary_is_refreshed_by_a_task_we_own(
