@@ -7,7 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from ibkr_trader.clock import NY, ManualClock
-from ibkr_trader.market_hours import MarketHours, Session
+from ibkr_trader.market_hours import (
+    ListedHours,
+    ListedHoursError,
+    MarketHours,
+    Session,
+    day_order_close,
+    hours_at,
+)
 
 
 def ny(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
@@ -139,3 +146,81 @@ def test_christmas_and_new_year(hours: MarketHours) -> None:
     christmas_eve = hours.session(ny(2026, 12, 24, 10))
     assert christmas_eve is not None and christmas_eve.is_early_close
     assert christmas_eve.close - christmas_eve.open == timedelta(hours=3, minutes=30)
+
+
+def _ny(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=NY).astimezone(UTC)
+
+
+# IB's format for the week of Thanksgiving 2026, in the contract's own time zone
+LISTED = (
+    "20261125:0930-20261125:1600;20261126:CLOSED;20261127:0930-20261127:1300;"
+    "20261128:CLOSED;20261129:CLOSED;20261130:0930-20261130:1600"
+)
+
+
+def test_listed_hours_read_ibs_format_with_closed_days_and_an_early_close() -> None:
+    listed = ListedHours.parse(LISTED, "US/Eastern")
+    assert listed is not None
+    assert (listed.first_day, listed.last_day) == (date(2026, 11, 25), date(2026, 11, 30))
+    assert [s.day for s in listed.sessions] == [date(2026, 11, d) for d in (25, 27, 30)]
+    assert listed.is_open(_ny(25, 15, 59)) and not listed.is_open(_ny(25, 16))
+    assert not listed.is_open(_ny(26, 12))  # Thanksgiving
+    assert listed.is_open(_ny(27, 12, 59)) and not listed.is_open(_ny(27, 13))
+    assert listed.covers(_ny(29, 23, 59)) and not listed.covers(_ny(1, 0, month=12))
+
+
+def test_a_listed_day_order_works_until_the_close_of_its_session() -> None:
+    listed = ListedHours.parse(LISTED, "US/Eastern")
+    assert listed is not None
+    assert listed.working_close(_ny(25, 8)) == _ny(25, 16)  # before the open: today's close
+    assert listed.working_close(_ny(25, 16)) == _ny(27, 13)  # at the close: the next session
+    assert listed.working_close(_ny(28, 12)) == _ny(30, 16)  # the weekend: Monday's
+    assert listed.working_close(_ny(30, 17)) is None  # beyond the listing
+
+
+def test_a_day_with_two_listed_sessions_ends_at_its_last_close() -> None:
+    listed = ListedHours.parse("20261118:0930-20261118:1200;20261118:1300-20261118:1600", "")
+    assert listed is not None
+    assert listed.working_close(_ny(18, 10)) == _ny(18, 16)
+    assert not listed.is_open(_ny(18, 12, 30))
+
+
+def test_a_listing_around_the_clock_is_open_at_any_hour() -> None:
+    listed = ListedHours.parse("20261101:0000-20261102:0000;20261102:0000-20261103:0000", "")
+    assert listed is not None
+    sunday_night = datetime(2026, 11, 1, 22, 30, tzinfo=NY).astimezone(UTC)
+    assert listed.is_open(sunday_night)
+
+
+@pytest.mark.parametrize(
+    ("text", "zone"),
+    [
+        ("20261118:0930", "US/Eastern"),
+        ("2026-11-18:0930-2026-11-18:1600", "US/Eastern"),
+        ("20261118:1600-20261118:0930", "US/Eastern"),
+        ("20261118:0930-20261118:1600", "Mars/Olympus_Mons"),
+    ],
+)
+def test_unreadable_listings_are_a_typed_error(text: str, zone: str) -> None:
+    with pytest.raises(ListedHoursError):
+        ListedHours.parse(text, zone)
+
+
+def test_an_empty_listing_is_no_listing() -> None:
+    assert ListedHours.parse("", "US/Eastern") is None
+    assert ListedHours.parse(" ; ", "US/Eastern") is None
+
+
+def test_the_listing_answers_while_it_covers_the_instant_then_the_calendar(
+    hours: MarketHours,
+) -> None:
+    around_the_clock = ListedHours.parse("20261129:0000-20261130:0000", "US/Eastern")
+    sunday = _ny(29, 22)
+    assert hours_at(sunday, around_the_clock, hours) is around_the_clock
+    assert hours_at(_ny(30, 10), around_the_clock, hours) is hours
+    assert hours_at(sunday, None, hours) is hours
+    assert day_order_close(sunday, around_the_clock, hours) == _ny(30, 0)
+    assert day_order_close(_ny(30, 10), around_the_clock, hours) == _ny(30, 16)
+    assert day_order_close(sunday, None, None) is None
+    assert hours.working_close(_ny(27, 14)) == _ny(30, 16)  # Black Friday after its close

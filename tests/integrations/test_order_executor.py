@@ -12,6 +12,7 @@ from ibkr_trader.integrations.feature_flags import IntegrationFeatureFlags
 from ibkr_trader.integrations.order_executor import OrderExecutor
 from ibkr_trader.models import ExecutionMode, OrderStatus, TradeRequest, TradingState
 from ibkr_trader.sim import SimulatedGateway
+from ibkr_trader.testing import open_sim, parse_instant
 
 from .conftest import CONTEXT, Rig, RigFactory, limits, make_signal, option_ask, select_expiry
 
@@ -412,3 +413,26 @@ async def test_finished_order_handles_are_forgotten_past_a_bound(
         assert result.status is OrderStatus.FILLED
     assert len(paper.gateway.connection._handles) <= 4
     assert len(paper.orders) == 7
+
+
+@pytest.mark.parametrize("calendar", [True, False], ids=["nyse-calendar", "around-the-clock"])
+async def test_dry_run_follows_the_hours_the_gateway_lists_as_paper_does(
+    calendar: bool, rig_factory: RigFactory
+) -> None:
+    """Sunday 22:30 New York: a simulator on the NYSE calendar lists the option as closed and
+    holds a paper order until the open; one that trades around the clock fills it. The dry-run
+    venue reads the same listing (the contract's liquidHours), so it does what paper does."""
+    sunday_night = parse_instant("dst-end-sunday-night")
+    results = {}
+    async with open_sim(sunday_night, calendar=calendar) as sim:
+        for mode in (ExecutionMode.PAPER, ExecutionMode.DRY_RUN):
+            rig = await rig_factory(sim, mode, timeout=5.0)
+            signal = make_signal(sim, signal_id=f"sunday-{mode.value}")
+            results[mode] = await rig.gateway.submit_order(signal, CONTEXT, timeout=1.0)
+    paper, dry = results[ExecutionMode.PAPER], results[ExecutionMode.DRY_RUN]
+    if calendar:  # held until Monday's open, then cancelled at our deadline: nothing filled
+        assert (paper.status, dry.status) == (OrderStatus.TIMEOUT, OrderStatus.TIMEOUT)
+        assert paper.fill_quantity == dry.fill_quantity == 0
+    else:
+        assert (paper.status, dry.status) == (OrderStatus.FILLED, OrderStatus.SIMULATED)
+        assert paper.fill_quantity == dry.fill_quantity == 1

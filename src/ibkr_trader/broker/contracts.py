@@ -20,6 +20,7 @@ from ib_async import Contract as IBContract
 
 from ibkr_trader.broker.exceptions import ContractQualificationError
 from ibkr_trader.logging import get_logger
+from ibkr_trader.market_hours import ListedHours, ListedHoursError
 from ibkr_trader.models import OPTION_MULTIPLIER, ContractSpec
 
 if TYPE_CHECKING:
@@ -119,12 +120,19 @@ class ContractManager:
         self._cache: dict[str, tuple[float, ContractSpec]] = {}
         self._negative: dict[str, tuple[float, ContractQualificationError]] = {}
         self._chains: dict[str, tuple[float, tuple[OptionChain, ...]]] = {}
+        self._hours: dict[int, ListedHours] = {}
 
     # -- cache ------------------------------------------------------------------------------
     def clear_cache(self) -> None:
         self._cache.clear()
         self._negative.clear()
         self._chains.clear()
+        self._hours.clear()
+
+    def listed_hours(self, con_id: int) -> ListedHours | None:
+        """The contract's regular sessions as the gateway listed them when it was last
+        qualified (its ``liquidHours``), or None if never qualified here or not listed."""
+        return self._hours.get(con_id)
 
     def cached(self, key: str) -> ContractSpec | None:
         entry = self._cache.get(key)
@@ -236,8 +244,23 @@ class ContractManager:
         qualified = from_ib_contract(matches[0].contract, exchange=spec.exchange)
         if qualified.con_id <= 0:
             raise ContractQualificationError(f"{what}: the gateway returned no con_id")
+        self._remember_hours(qualified.con_id, matches[0])
         _log.debug("contract qualified", key=spec.key, con_id=qualified.con_id)
         return qualified
+
+    def _remember_hours(self, con_id: int, details: Any) -> None:
+        try:
+            hours = ListedHours.parse(
+                str(getattr(details, "liquidHours", "") or ""),
+                str(getattr(details, "timeZoneId", "") or ""),
+            )
+        except ListedHoursError as exc:  # the exchange calendar answers instead
+            _log.warning("trading hours unreadable", con_id=con_id, error=str(exc))
+            hours = None
+        if hours is None:
+            self._hours.pop(con_id, None)
+        else:
+            self._hours[con_id] = hours
 
     # -- option chain -------------------------------------------------------------------------
     async def option_chain(

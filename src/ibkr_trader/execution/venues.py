@@ -40,7 +40,7 @@ from ibkr_trader.integrations.exceptions import GatewayError
 from ibkr_trader.integrations.feature_flags import IntegrationFeatureFlags
 from ibkr_trader.journal import AsyncJournal
 from ibkr_trader.logging import get_logger
-from ibkr_trader.market_hours import MarketHours
+from ibkr_trader.market_hours import ListedHours, MarketHours, day_order_close, hours_at
 from ibkr_trader.models import ContractSpec, OrderStatus
 from ibkr_trader.risk import RiskLimits
 from ibkr_trader.sim.lifecycle import transition
@@ -298,6 +298,7 @@ class DryRunVenue:
         clock: Clock,
         *,
         market_hours: MarketHours | None = None,
+        contract_hours: Callable[[ContractSpec], ListedHours | None] | None = None,
         reprice_seconds: float = REPRICE_SECONDS,
     ) -> None:
         self._quotes = quotes
@@ -305,6 +306,7 @@ class DryRunVenue:
         self._limits = limits
         self._clock = clock
         self._hours = market_hours
+        self._contract_hours = contract_hours
         self.reprice_seconds = float(reprice_seconds)
         self._orders: dict[int, DryRunOrder] = {}
         self._reported: set[str] = set()  # exec ids already handed to the executor
@@ -322,11 +324,11 @@ class DryRunVenue:
             contract=contract,
             spec=order,
             placed_at=now,
-            expires_at=self._expiry(now) if order.tif == "DAY" else None,
+            expires_at=self.working_close(contract, now) if order.tif == "DAY" else None,
         )
         self._next_id += 1
         self._orders[placed.order_id] = placed
-        is_open = self._hours is None or self._hours.is_open(now)
+        is_open = self.is_open(contract, now)
         placed.status = transition(placed.status, "accept" if is_open else "accept_closed")
         _log.info(
             "dry_run_order_accepted",
@@ -359,7 +361,7 @@ class DryRunVenue:
             contract=contract,
             spec=order,
             placed_at=placed_at,
-            expires_at=self._expiry(placed_at) if order.tif == "DAY" else None,
+            expires_at=self.working_close(contract, placed_at) if order.tif == "DAY" else None,
             status="Submitted",
         )
         self._next_id += 1
@@ -404,7 +406,7 @@ class DryRunVenue:
             placed.last_error_code, placed.last_error_text = 202, EXPIRED_TEXT
             placed.changed.set()
             return
-        if self._hours is not None and not self._hours.is_open(now):
+        if not self.is_open(placed.contract, now):
             return  # IB holds it (PreSubmitted) until the open
         try:
             quote = await self._quotes(placed.contract, max(timeout, 0.001))
@@ -465,16 +467,19 @@ class DryRunVenue:
             raise BrokerError(f"order {order.order_id} is not an order of the dry-run venue")
         return placed
 
-    def _expiry(self, now: datetime) -> datetime | None:
-        """A DAY order ends at the close of the session it works in (today's while open,
-        else the next one's)."""
-        if self._hours is None:
-            return None
-        session = self._hours.session(now)
-        if session is not None and now < session.close:
-            return session.close
-        nxt = self._hours.session(self._hours.next_open(now))
-        return nxt.close if nxt is not None else None
+    def _listed(self, contract: ContractSpec) -> ListedHours | None:
+        return self._contract_hours(contract) if self._contract_hours is not None else None
+
+    def is_open(self, contract: ContractSpec, at: datetime) -> bool:
+        """Whether ``contract`` trades at ``at``: by the hours the gateway lists for it while
+        they cover ``at`` (the gateway is the venue), else by the exchange calendar."""
+        hours = hours_at(at, self._listed(contract), self._hours)
+        return hours is None or hours.is_open(at)
+
+    def working_close(self, contract: ContractSpec, at: datetime) -> datetime | None:
+        """A DAY order ends at the close of the session it works in (today's while ahead or
+        open, else the next one's); None without any hours."""
+        return day_order_close(at, self._listed(contract), self._hours)
 
     def _commission(self, filled_before: float, filled_after: float) -> float:
         """IB's tiered minimum per order: the order's commission so far, from the limits the

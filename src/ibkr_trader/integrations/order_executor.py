@@ -63,7 +63,7 @@ from ibkr_trader.journal import (
     write_failures_tolerated,
 )
 from ibkr_trader.logging import get_logger
-from ibkr_trader.market_hours import MarketHours
+from ibkr_trader.market_hours import ListedHours, MarketHours, day_order_close
 from ibkr_trader.models import (
     ContractSpec,
     ExecutionMode,
@@ -216,6 +216,7 @@ class OrderExecutor:
                 lambda: self._risk_manager.limits,
                 self._clock,
                 market_hours=self._hours,
+                contract_hours=self._listed_hours,
             )
         return PaperVenue(self._connection, self._account_guard, self._flags, self._journal)
 
@@ -776,7 +777,7 @@ class OrderExecutor:
                 )
             except BrokerTimeoutError:
                 if self._may_rest(request):
-                    return await self._rest(request, validation, handle, timeout, quote)
+                    return await self._rest(request, contract, validation, handle, timeout, quote)
                 snap = await self._cancel_rest(handle, request)
                 return await self._finish(
                     request, validation, snap, timed_out=True, timeout=timeout
@@ -871,17 +872,18 @@ class OrderExecutor:
             and self._risk_manager.trading_state is not TradingState.HALTED
         )
 
-    def _session_close(self) -> datetime | None:
-        now = self._clock.now()
-        session = self._hours.session(now)
-        if session is not None and now < session.close:
-            return session.close
-        nxt = self._hours.session(self._hours.next_open(now))
-        return nxt.close if nxt is not None else None
+    def _listed_hours(self, contract: ContractSpec) -> ListedHours | None:
+        """The hours the gateway listed for the contract when it was qualified."""
+        return self._contracts.listed_hours(contract.con_id)
+
+    def _session_close(self, contract: ContractSpec) -> datetime | None:
+        """When a DAY order placed now ends, by the same rule as the dry-run venue's."""
+        return day_order_close(self._clock.now(), self._listed_hours(contract), self._hours)
 
     async def _rest(
         self,
         request: TradeRequest,
+        contract: ContractSpec,
         validation: ValidationResult,
         handle: VenueOrder,
         timeout: float,
@@ -889,7 +891,7 @@ class OrderExecutor:
     ) -> OrderResult:
         """Leave a limit entry working (DAY: until the close); reported as PENDING with why."""
         coid = request.client_order_id
-        close = self._session_close()
+        close = self._session_close(contract)
         self._resting[coid] = _Resting(request, validation, handle, timeout, close)
         snap = handle.snapshot()
         self._keep_in_ledger(self._resting[coid], snap)
