@@ -35,14 +35,17 @@ lint: env
 types: env
 	$(RUN) mypy --strict src
 
+# TEST_JOBS pytest-xdist workers (default 4: twice the cores of a 2-core machine, since the
+# tests wait on sockets about as much as they compute; TEST_JOBS=1 runs in one process)
 pytest: env
-	$(RUN) pytest --cov=ibkr_trader --cov-report=term --cov-fail-under=85 -q
+	$(RUN) pytest --cov=ibkr_trader --cov-report=term --cov-fail-under=85 -q -n $${TEST_JOBS:-4}
 
 test: lint types pytest
 
-# the date sweep: every date- and time-sensitive test (pytest -m dates) with the rig's clock at
-# each instant of ibkr_trader.testing.SWEEP (a Monday open, a Friday close, Thanksgiving, an early
-# close, two DST Sunday nights, New Year's Eve), DATES_JOBS instants at a time
+# the date sweep: every date- and time-sensitive test (pytest -m dates) once with the rig's clock
+# at each instant of ibkr_trader.testing.SWEEP (a Monday open, a Tuesday, a Friday close,
+# Thanksgiving eve, an early close, two DST Sunday nights, New Year's Eve), in one pytest run over
+# DATES_JOBS xdist workers
 test-dates: env
 	$(RUN) python -m ibkr_trader.testing.sweep --jobs $${DATES_JOBS:-4}
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 import structlog
 
 from ibkr_trader.clock import SystemClock
-from ibkr_trader.testing import rig_instant
+from ibkr_trader.testing import INSTANT_ENV, INSTANTS, SWEEP, rig_instant
 from ibkr_trader.testing.at import ticking_from
+from ibkr_trader.testing.instants import instant_reads
 
 #: Every test that reads the rig's instant (a simulator, a rig, or a production default that
 #: reads ``SystemClock``) and trades, closes, counts days or checks market hours:
@@ -26,6 +29,9 @@ from ibkr_trader.testing.at import ticking_from
 #: day boundaries) give the same result at every instant and are not repeated; a test elsewhere
 #: opts in with ``@pytest.mark.dates``.
 DATE_SENSITIVE = (
+    "tests/broker/test_connection_sim.py",
+    "tests/broker/test_market_data_sim.py",
+    "tests/broker/test_orders_sim.py",
     "tests/chaos/test_known_bugs.py",
     "tests/cli/",
     "tests/integration/",
@@ -42,21 +48,77 @@ DATE_SENSITIVE = (
     "tests/test_reconcile.py",
     "tests/testing/",
 )
-#: ... except these, which read no time at all (pure indicator arithmetic; a SIGKILL test of the
-#: journal's file handling) or pin every instant they run at themselves (the compressed trading
-#: week): the sweep would only spend minutes on them.
+#: ... except these, whose tests cannot depend on the rig's instant: they read no time at all
+#: (indicator arithmetic, wire codecs, the journal's file handling) or pin every instant they run
+#: at themselves (the compressed trading week, the protection drills, the known-bug regressions,
+#: the simulator's catalogue and state on their own clocks). The sweep would only spend minutes
+#: on them. The guard below keeps both lists honest: a test outside the sweep that reads the
+#: rig's instant (a simulator or rig without ``at=``, or ``SystemClock``) fails, naming itself.
 NOT_DATE_SENSITIVE = (
+    "tests/cli/test_view.py",
+    "tests/integrations/test_feature_flags.py",
     "tests/integrations/test_indicators.py",
+    "tests/integrations/test_market_data_types.py",
     "tests/journal/test_kill.py",
+    "tests/orchestrator/test_alerts.py",
+    "tests/orchestrator/test_dry_run_vs_paper.py",
+    "tests/orchestrator/test_protection.py",
     "tests/orchestrator/test_trading_day.py",
+    "tests/orders/test_exposure.py",
+    "tests/orders/test_handoff_imports.py",
+    "tests/orders/test_regressions.py",
+    "tests/sim/test_client_flows_standalone.py",
+    "tests/sim/test_codec.py",
+    "tests/sim/test_contracts.py",
+    "tests/sim/test_expiry.py",
+    "tests/sim/test_market.py",
+    "tests/sim/test_matching.py",
+    "tests/sim/test_server_cli.py",
+    "tests/sim/test_state.py",
 )
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--instants",
+        default="",
+        help="run every date-sensitive test once at each of these instants (comma-separated "
+        "names of ibkr_trader.testing.INSTANTS, or 'sweep' for the date sweep's), in this "
+        "process: what `make test-dates` does",
+    )
+
+
+def _date_sensitive(config: pytest.Config, path: Path, marked: bool) -> bool:
+    where = path.relative_to(config.rootpath).as_posix()
+    by_path = where.startswith(DATE_SENSITIVE) and not where.startswith(NOT_DATE_SENSITIVE)
+    return by_path or marked
+
+
+def _instants(config: pytest.Config) -> list[str]:
+    text = str(config.getoption("--instants") or "").strip()
+    if not text:
+        return []
+    names: list[str] = []
+    for name in (n.strip() for n in text.split(",")):
+        for one in SWEEP if name == "sweep" else (name,):
+            if one not in INSTANTS:
+                raise pytest.UsageError(f"--instants: unknown instant {one!r}")
+            if one not in names:
+                names.append(one)
+    return names
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """With ``--instants``, every date-sensitive test runs once per instant (``[@name]``)."""
+    names = _instants(metafunc.config)
+    marked = metafunc.definition.get_closest_marker("dates") is not None
+    if names and _date_sensitive(metafunc.config, metafunc.definition.path, marked):
+        metafunc.parametrize("rig_at", names, ids=[f"@{n}" for n in names])
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    root = config.rootpath
     for item in items:
-        where = item.path.relative_to(root).as_posix()
-        if where.startswith(DATE_SENSITIVE) and not where.startswith(NOT_DATE_SENSITIVE):
+        if _date_sensitive(config, item.path, False):
             item.add_marker(pytest.mark.dates)
 
 
@@ -73,9 +135,37 @@ def _reset_logging() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def rig_at() -> str:
+    """The named instant this run of the test is at ('' : ``IBKR_TRADER_TEST_AT`` or the
+    default); ``--instants`` parametrizes it."""
+    return ""
+
+
+@pytest.fixture(autouse=True)
 def _rig_time_instead_of_the_wall_clock(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> None:
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, rig_at: str
+) -> Iterator[None]:
+    if rig_at:  # every rig_instant() of this test (rigs, simulators, subprocesses) reads it
+        monkeypatch.setenv(INSTANT_ENV, rig_at)
+        request.node.user_properties.append(("instant", rig_at))
     if request.node.get_closest_marker("wall_clock") is not None:
+        yield
         return
-    monkeypatch.setattr(SystemClock, "now", ticking_from(rig_instant()))
+    ticking = ticking_from(rig_instant())
+    clock_reads = [0]
+
+    def now(self: SystemClock) -> datetime:
+        clock_reads[0] += 1
+        return ticking(self)
+
+    monkeypatch.setattr(SystemClock, "now", now)
+    before = instant_reads()
+    yield
+    reads = clock_reads[0] + instant_reads() - before
+    if reads and request.node.get_closest_marker("dates") is None:
+        pytest.fail(
+            f"{request.node.nodeid} reads the rig's instant ({reads} times: a simulator or rig "
+            "without at=, or SystemClock) but the date sweep does not run it: add its file to "
+            "DATE_SENSITIVE in tests/conftest.py, or pin the instant it runs at",
+            pytrace=False,
+        )

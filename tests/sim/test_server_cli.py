@@ -86,6 +86,8 @@ async def test_standalone_sim_prints_its_port_and_serves_ib_async() -> None:
         "0",
         "--account",
         "DU7654321",
+        "--at",  # a fixed market instant, never the machine's clock
+        "2026-11-18 11:00",
         stdout=asyncio.subprocess.PIPE,
     )
     try:

@@ -26,6 +26,8 @@ from ibkr_trader.testing import (
 )
 from ibkr_trader.testing import at as at_module
 
+pytest_plugins = ["pytester"]
+
 
 def _ny(when: datetime) -> datetime:
     return when.astimezone(NY)
@@ -119,27 +121,85 @@ def test_a_module_runs_at_an_instant(
         at_module.main(["monday-open"])
 
 
-def test_the_sweep_counts_every_instant_and_fails_on_any(
+_REPORT = """<?xml version="1.0" encoding="utf-8"?>
+<testsuites><testsuite name="pytest">
+<testcase classname="tests.a" name="test_x[@monday-open]">
+  <properties><property name="instant" value="monday-open"/></properties></testcase>
+<testcase classname="tests.a" name="test_x[@new-years-eve]">
+  <properties><property name="instant" value="new-years-eve"/></properties>
+  <failure message="assert 3 == 4&#10;more">trace</failure></testcase>
+<testcase classname="tests.a" name="test_y[@new-years-eve]">
+  <properties><property name="instant" value="new-years-eve"/></properties>
+  <skipped message="no"/></testcase>
+<testcase classname="tests.b" name="test_z"><error message="collection">x</error></testcase>
+</testsuite></testsuites>"""
+
+
+def test_the_sweep_reads_each_instants_outcome_from_the_junit_report() -> None:
+    outcomes = sweep.read_report(_REPORT, ["monday-open", "new-years-eve", "thanksgiving-eve"])
+    assert outcomes["monday-open"].counts == {"passed": 1} and outcomes["monday-open"].ok
+    eve = outcomes["new-years-eve"]
+    assert eve.counts == {"failed": 1, "skipped": 1} and not eve.ok
+    assert eve.failures == ["tests.a::test_x[@new-years-eve]: assert 3 == 4"]
+    assert outcomes["thanksgiving-eve"].counts == {} and not outcomes["thanksgiving-eve"].ok
+    assert outcomes["(no instant)"].counts == {"errors": 1}
+
+
+def test_the_sweep_fails_on_any_failure_and_names_it(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    summary = "===== 3 failed, 40 passed, 2 skipped, 1 error in 12.3s ====="
-    assert sweep._summary_counts("noise\n" + summary) == {
-        "failed": 3,
-        "passed": 40,
-        "skipped": 2,
-        "errors": 1,
-    }
-    assert sweep._summary_counts("no summary at all") == {}
+    calls: list[tuple[list[str], int]] = []
 
-    def fake(instant: str, args: list[str]) -> sweep.Outcome:
-        bad = instant == "new-years-eve"
-        counts = {"passed": 10, "failed": 1} if bad else {"passed": 11}
-        return sweep.Outcome(instant, int(bad), 1.0, counts, "FAILED x" if bad else "")
+    def fake(instants: list[str], jobs: int, args: list[str]) -> tuple[int, str]:
+        calls.append((list(instants), jobs))
+        return (1 if "new-years-eve" in instants else 0), _REPORT
 
-    monkeypatch.setattr(sweep, "run_instant", fake)
-    assert sweep.main(["--jobs", "1"]) == 1
+    monkeypatch.setattr(sweep, "run_pytest", fake)
+    assert sweep.main(["--jobs", "3"]) == 1
+    assert calls[-1] == (list(SWEEP), 3)
     out = capsys.readouterr().out
-    assert out.rstrip().splitlines()[-1] == f"dates: {11 * len(SWEEP) - 1} passed, 1 failed"
-    assert "FAIL new-years-eve" in out
-    assert sweep.main(["--at", "monday-open"]) == 0
-    assert capsys.readouterr().out.rstrip().endswith("dates: 11 passed, 0 failed")
+    assert "FAIL new-years-eve" in out and "assert 3 == 4" in out
+    assert out.rstrip().splitlines()[-1].startswith("dates: 1 passed, 2 failed")
+    assert sweep.main(["--at", "monday-open"]) == 1  # the stray error is reported, and fails
+    assert "(no instant)" in capsys.readouterr().out
+
+    monkeypatch.setattr(
+        sweep,
+        "run_pytest",
+        lambda i, j, a: (0, _REPORT.split("<testcase")[0] + "</testsuite></testsuites>"),
+    )
+    assert sweep.main(["--at", "monday-open"]) == 1  # nothing ran at the instant: not ok
+
+
+def test_a_test_outside_the_sweep_that_reads_the_rigs_instant_fails(
+    pytester: pytest.Pytester,
+) -> None:
+    """The guard of tests/conftest.py: DATE_SENSITIVE cannot silently miss a test."""
+    pytester.makeconftest((Path(__file__).parents[1] / "conftest.py").read_text())
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    pytester.mkdir("tests")
+    pytester.makepyfile(
+        **{
+            "tests/test_outside.py": """
+from ibkr_trader.clock import ManualClock, SystemClock
+from ibkr_trader.testing import DEFAULT_INSTANT
+
+def test_reads_the_wall_clock_default():
+    assert SystemClock().now().year >= 2026
+
+def test_on_its_own_clock():
+    assert ManualClock(DEFAULT_INSTANT).now() == DEFAULT_INSTANT
+""",
+            "tests/cli/test_inside.py": """
+from ibkr_trader.clock import SystemClock
+
+def test_swept():
+    assert SystemClock().now().year >= 2026
+""",
+        }
+    )
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*test_reads_the_wall_clock_default reads the rig's instant*"])
+    swept = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-m", "dates", "--co", "-q")
+    swept.stdout.fnmatch_lines(["tests/cli/test_inside.py::test_swept"])

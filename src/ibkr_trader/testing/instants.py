@@ -20,6 +20,7 @@ __all__ = [
     "INSTANTS",
     "INSTANT_ENV",
     "SWEEP",
+    "instant_reads",
     "parse_instant",
     "rig_instant",
 ]
@@ -78,8 +79,18 @@ def parse_instant(text: str) -> datetime:
     return naive.replace(tzinfo=NY).astimezone(UTC)
 
 
+_reads = [0]
+
+
+def instant_reads() -> int:
+    """How many times :func:`rig_instant` has answered in this process (the suite's conftest
+    uses it to tell a test that depends on the rig's instant from one that cannot)."""
+    return _reads[0]
+
+
 def rig_instant(env: Mapping[str, str] | None = None) -> datetime:
     """The instant the rig starts at: ``$IBKR_TRADER_TEST_AT`` or :data:`DEFAULT_INSTANT`."""
+    _reads[0] += 1
     source = os.environ if env is None else env
     text = source.get(INSTANT_ENV, "")
     return parse_instant(text) if text.strip() else DEFAULT_INSTANT
