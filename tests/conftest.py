@@ -109,17 +109,28 @@ def _instants(config: pytest.Config) -> list[str]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """With ``--instants``, every date-sensitive test runs once per instant (``[@name]``)."""
+    """With ``--instants``, every date-sensitive test runs once per instant (``[at=name]``; no ``@``: pytest-xdist splits groups at it)."""
     names = _instants(metafunc.config)
     marked = metafunc.definition.get_closest_marker("dates") is not None
     if names and _date_sensitive(metafunc.config, metafunc.definition.path, marked):
-        metafunc.parametrize("rig_at", names, ids=[f"@{n}" for n in names])
+        metafunc.parametrize("rig_at", names, ids=[f"at={n}" for n in names])
+
+
+def _instant_free_id(item: pytest.Item, instant: str) -> str:
+    """The test's id without its instant: the same for every instant it runs at."""
+    return item.nodeid.replace(f"at={instant}", "at=*")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if _date_sensitive(config, item.path, False):
             item.add_marker(pytest.mark.dates)
+
+
+#: Tests of this process that read no instant at the first instant they ran at (sweep only:
+#: the sweep hands a module's tests to one worker, ``--dist loadscope``, so a test's instants
+#: run in one process, in order).
+_INSTANT_FREE: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -145,9 +156,14 @@ def rig_at() -> str:
 def _rig_time_instead_of_the_wall_clock(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, rig_at: str
 ) -> Iterator[None]:
+    sweep_id = _instant_free_id(request.node, rig_at) if rig_at else ""
     if rig_at:  # every rig_instant() of this test (rigs, simulators, subprocesses) reads it
-        monkeypatch.setenv(INSTANT_ENV, rig_at)
         request.node.user_properties.append(("instant", rig_at))
+        first = _INSTANT_FREE.get(sweep_id)
+        if first is not None:
+            # it read no instant at `first`: it ran the same code there as it would here
+            pytest.skip(f"reads no instant: its run at {first} stands for every instant")
+        monkeypatch.setenv(INSTANT_ENV, rig_at)
     if request.node.get_closest_marker("wall_clock") is not None:
         yield
         return
@@ -162,6 +178,8 @@ def _rig_time_instead_of_the_wall_clock(
     before = instant_reads()
     yield
     reads = clock_reads[0] + instant_reads() - before
+    if rig_at and not reads:
+        _INSTANT_FREE.setdefault(sweep_id, rig_at)
     if reads and request.node.get_closest_marker("dates") is None:
         pytest.fail(
             f"{request.node.nodeid} reads the rig's instant ({reads} times: a simulator or rig "

@@ -191,6 +191,14 @@ def _ibapi_app_class() -> type:
             self.data: dict[str, Any] = {}
             self.ended: set[str] = set()
             self.errs: list[tuple[int, int, str]] = []
+            self._disconnecting = threading.Lock()
+
+        def disconnect(self) -> None:
+            # ibapi's EClient.disconnect checks self.conn, then uses it; its run() loop calls it
+            # too when the socket closes, and the other caller may reset conn to None between
+            # the check and the use (AttributeError, seen under load): one at a time.
+            with self._disconnecting:
+                EClient.disconnect(self)
 
         # bookkeeping
         def put(self, key: str, value: Any) -> None:

@@ -123,12 +123,12 @@ def test_a_module_runs_at_an_instant(
 
 _REPORT = """<?xml version="1.0" encoding="utf-8"?>
 <testsuites><testsuite name="pytest">
-<testcase classname="tests.a" name="test_x[@monday-open]">
+<testcase classname="tests.a" name="test_x[at=monday-open]">
   <properties><property name="instant" value="monday-open"/></properties></testcase>
-<testcase classname="tests.a" name="test_x[@new-years-eve]">
+<testcase classname="tests.a" name="test_x[at=new-years-eve]">
   <properties><property name="instant" value="new-years-eve"/></properties>
   <failure message="assert 3 == 4&#10;more">trace</failure></testcase>
-<testcase classname="tests.a" name="test_y[@new-years-eve]">
+<testcase classname="tests.a" name="test_y[at=new-years-eve]">
   <properties><property name="instant" value="new-years-eve"/></properties>
   <skipped message="no"/></testcase>
 <testcase classname="tests.b" name="test_z"><error message="collection">x</error></testcase>
@@ -140,7 +140,7 @@ def test_the_sweep_reads_each_instants_outcome_from_the_junit_report() -> None:
     assert outcomes["monday-open"].counts == {"passed": 1} and outcomes["monday-open"].ok
     eve = outcomes["new-years-eve"]
     assert eve.counts == {"failed": 1, "skipped": 1} and not eve.ok
-    assert eve.failures == ["tests.a::test_x[@new-years-eve]: assert 3 == 4"]
+    assert eve.failures == ["tests.a::test_x[at=new-years-eve]: assert 3 == 4"]
     assert outcomes["thanksgiving-eve"].counts == {} and not outcomes["thanksgiving-eve"].ok
     assert outcomes["(no instant)"].counts == {"errors": 1}
 

@@ -2,9 +2,11 @@
 
 ``python -m ibkr_trader.testing.sweep [--jobs N] [--at NAME ...] [-- PYTEST ARGS]`` runs one
 ``pytest -m dates --instants=...`` over ``--jobs`` pytest-xdist workers: every date-sensitive
-test once per instant (``test_x[@monday-open]``, ``IBKR_TRADER_TEST_AT`` set to it for that
+test once per instant (``test_x[at=monday-open]``, ``IBKR_TRADER_TEST_AT`` set to it for that
 test, see tests/conftest.py), so the suite is collected once per worker instead of once per
-instant. It prints one line per instant (from the run's JUnit report), a closing
+instant. A test that read no instant at all at the first instant it ran at is skipped at the
+others (it runs the same code at every instant). It prints one line per instant (from the run's
+JUnit report), a closing
 ``dates: N passed, N failed`` line, and exits non-zero when anything failed. ``make
 test-dates`` calls it.
 """
@@ -89,7 +91,10 @@ def run_pytest(instants: Sequence[str], jobs: int, pytest_args: Sequence[str]) -
             f"--junitxml={report}",
             "-o",
             "junit_family=xunit1",
-            *(["-n", str(jobs)] if jobs > 1 else []),
+            # a module's tests (so a test's instants) go to one worker, in order: one that read
+            # no instant at the first is skipped at the others (tests/conftest.py). Not
+            # loadgroup: pytest-xdist 3.8 cannot rename pytest 9.2's node ids to group them.
+            *(["-n", str(jobs), "--dist", "loadscope"] if jobs > 1 else []),
             *pytest_args,
         ]
         done = subprocess.run(command, env=dict(os.environ), check=False)
