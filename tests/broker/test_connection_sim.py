@@ -294,3 +294,31 @@ async def test_a_connect_cancelled_mid_handshake_leaves_no_unretrieved_task_erro
         loop.set_exception_handler(previous)
     assert errors == []
     assert not connection.is_connected
+
+
+async def test_no_request_of_ours_overlaps_ib_asyncs_start_up_sync(
+    gateway: SimulatedGateway,
+) -> None:
+    """ib_async's connect asks for this client's open orders under the request key
+    "openOrders", the key of our reqAllOpenOrders too. A call of ours while that start-up sync
+    runs replaced its future (ours then waited for an answer ib_async had taken, "open orders:
+    no answer within 10 s" after a reconnect on a loaded machine). Until the sync is done the
+    connection is not connected for us: the call is refused at once, the sync completes."""
+    gateway.faults.delay(5, 0.6)  # reqOpenOrders, the start-up sync's: answered late
+    connection = IBKRConnection(gateway.host, gateway.port, client_id=78, reconnect=False)
+    connecting = asyncio.ensure_future(connection.connect(5.0))
+    try:
+        for _ in range(200):
+            if connection.ib.isConnected():  # the API session is up, the sync is running
+                break
+            await asyncio.sleep(0.01)
+        assert connection.ib.isConnected() and not connecting.done()
+        assert not connection.is_connected
+        with pytest.raises(GatewayNotConnectedError):
+            await connection.get_open_orders(5.0)
+        await asyncio.wait_for(connecting, 5.0)  # the sync got its answer
+        assert connection.is_connected
+        gateway.faults.clear()
+        assert await asyncio.wait_for(connection.get_open_orders(5.0), 3.0) == []
+    finally:
+        await connection.disconnect()

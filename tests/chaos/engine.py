@@ -226,7 +226,8 @@ def random_fault(rng: random.Random) -> tuple[str, Any]:
     if kind == "drop_after":
         arg = rng.randint(0, 40)
     elif kind == "delay":
-        arg = (rng.choice([1, 3, 9, 20, 49, 62]), rng.choice([0.05, 0.2, 0.6]))
+        # 5 and 16: reqOpenOrders (ib_async's start-up sync) and reqAllOpenOrders (ours)
+        arg = (rng.choice([1, 3, 5, 9, 16, 20, 49, 62]), rng.choice([0.05, 0.2, 0.6]))
     elif kind == "partial_fill":
         arg = rng.choice([0.25, 0.5, 0.75])
     elif kind == "pacing":

@@ -286,6 +286,8 @@ class IBKRConnection:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._farms: dict[str, str] = {}
         self._ib_link_up = True
+        # our session: up once ib_async's connect (with its start-up sync) has returned
+        self._session_ready = False
         self._closing = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._handshake_refusal: asyncio.Future[str] | None = None
@@ -296,7 +298,12 @@ class IBKRConnection:
     # -- state ------------------------------------------------------------------------------
     @property
     def is_connected(self) -> bool:
-        return bool(self.ib.isConnected())
+        """The socket is up and ib_async's connect has finished its start-up sync.
+
+        Not ``ib.isConnected()`` alone: that is true while the sync still runs, and the sync
+        asks for open orders under the request key ("openOrders") our reqAllOpenOrders uses;
+        a call of ours then would replace its future and wait for an answer ib_async took."""
+        return self._session_ready and bool(self.ib.isConnected())
 
     @property
     def client(self) -> Any:
@@ -371,6 +378,7 @@ class IBKRConnection:
 
     async def _connect_once(self, timeout: float) -> None:
         ib = self.ib
+        self._session_ready = False
         loop = asyncio.get_running_loop()
         refusal: asyncio.Future[str] = loop.create_future()
         self._handshake_refusal = refusal
@@ -462,6 +470,7 @@ class IBKRConnection:
     def _close_ib(self) -> None:
         """ib_async's disconnect(), which raises when the socket is open but the API session
         is not ready yet (a handshake in flight): then the socket is closed directly."""
+        self._session_ready = False
         try:
             self.ib.disconnect()
         except ConnectionError:
@@ -471,6 +480,7 @@ class IBKRConnection:
     def _on_connected(self) -> None:
         self.session += 1
         self._ib_link_up = True
+        self._session_ready = True
         _log.info(
             "connected",
             host=self.host,
@@ -517,6 +527,7 @@ class IBKRConnection:
                 )
 
     def _on_disconnected(self) -> None:
+        self._session_ready = False
         if self._closing:
             return
         _log.warning("gateway connection lost", host=self.host, port=self.port)
