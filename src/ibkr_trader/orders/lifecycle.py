@@ -20,6 +20,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
+from ibkr_trader.broker.errors import WARNING_CODES, WARNING_RANGE
 from ibkr_trader.models import OrderStatus
 
 
@@ -89,13 +90,17 @@ IB_ACKNOWLEDGED_STATUSES: Final[frozenset[str]] = (
     | IB_DONE_STATUSES
 )
 
+# Codes real gateways send on live orders that ib_async 2.1 treats as errors (10349 "Order
+# TIF was set to DAY based on order preset", ib_async issues #191 and #217): the order keeps
+# working at IB.
+LIVE_ORDER_WARNING_CODES: Final[frozenset[int]] = frozenset({10349, 10311})
+
 # Order-level codes that do NOT end an order at IB (the order keeps working): ib_async's
-# warning list, the 2100-2199 notices, and codes real gateways send on live orders that
-# ib_async 2.1 treats as errors (10349 "Order TIF was set to DAY based on order preset",
-# ib_async issues #191 and #217). A status that one of these produced is not the broker's.
-ORDER_WARNING_CODES: Final[frozenset[int]] = frozenset(
-    {105, 110, 165, 321, 329, 399, 404, 434, 492, 10167, 10349, 10311}
-) | frozenset(range(2100, 2200))
+# warning list and the 2100-2199 notices (one list, broker.errors') and the live-order
+# warnings above. A status that one of these produced is not the broker's.
+ORDER_WARNING_CODES: Final[frozenset[int]] = (
+    WARNING_CODES | frozenset(WARNING_RANGE) | LIVE_ORDER_WARNING_CODES
+)
 
 # Codes after which IB itself ended the order (the cancel confirmation, a rejection).
 ORDER_ENDING_CODES: Final[frozenset[int]] = frozenset({201, 202, 203})
