@@ -264,6 +264,34 @@ async def test_halt_cancels_an_adopted_working_entry(tmp_path: Path) -> None:
         assert our_orders(sim)[0].status == "Cancelled"
 
 
+async def test_reducing_cancels_a_working_entry_and_closes_still_go_out(tmp_path: Path) -> None:
+    """REDUCING is closes only: an entry of ours left working would add exposure if it filled
+    (an unknown order found by reconciliation, a loss governor). The next cycle cancels it."""
+    async with trading_rig(tmp_path, start=MONDAY, limits=ROOMY) as rig:
+        sim, gw = rig.sim, rig.gateway
+        rig.reconciler.order_timeout = 3600.0
+        contract = await near_money_option(gw, sim.clock.now())
+        assert (await buy(rig, contract, 1, 1)).status is OrderStatus.FILLED  # a position
+        entry = asyncio.create_task(buy(rig, contract, 2, 1, marketable=False))
+        await wait_until(lambda: len(our_orders(sim)) == 2)
+        await sim.restart()
+        assert (await entry).status is OrderStatus.PENDING
+        await wait_until(lambda: gw.connection.is_connected)
+        orch = rig.orchestrator([StrategyC()], symbols=())
+        await orch.run_cycle()
+        assert our_orders(sim)[1].status == "Submitted"
+        rig.risk.set_trading_state(TradingState.REDUCING, "an unknown broker order")
+        reduced = await orch.run_cycle()
+        assert reduced.trading_state == "REDUCING"
+        cancels = [a for a in reduced.actions if a.kind == "cancel"]
+        assert cancels and "REDUCING" in cancels[0].reason, reduced.actions
+        assert our_orders(sim)[1].status == "Cancelled"
+        [position] = await gw.get_positions(5.0)  # and a close still goes out
+        closed = await gw.close_position(position.position_id, "EMERGENCY_STOP", 5.0)
+        assert closed.status is OrderStatus.FILLED, closed
+        assert held(sim, contract.con_id) == 0
+
+
 # ----------------------------------------------------------------------------- item 6
 
 

@@ -72,7 +72,6 @@ from ibkr_trader.models import (
     StrategyContext,
     TradeRequest,
     TradingSignal,
-    TradingState,
     ValidationResult,
 )
 from ibkr_trader.orders.exposure import WorkingOrder
@@ -868,8 +867,7 @@ class OrderExecutor:
             self.rest_entries
             and not request.is_closing
             and request.order_type == "LMT"
-            and not self._risk_manager.halt_requested()
-            and self._risk_manager.trading_state is not TradingState.HALTED
+            and self._risk_manager.entries_stopped() is None
         )
 
     def _listed_hours(self, contract: ContractSpec) -> ListedHours | None:
@@ -1037,10 +1035,9 @@ class OrderExecutor:
             why = ""
             if not snap.is_done:
                 now = self._clock.now()
-                if self._risk_manager.halt_requested() or (
-                    self._risk_manager.trading_state is TradingState.HALTED
-                ):
-                    why = f"trading HALTED ({self._risk_manager.state_cause})"
+                stopped = self._risk_manager.entries_stopped()
+                if stopped is not None:
+                    why = stopped
                 elif rest.deadline is not None and now >= rest.deadline:
                     why = "DAY order: the session closed"
                 else:
@@ -1129,18 +1126,23 @@ class OrderExecutor:
     ) -> TradeSnapshot:
         """Wait until the order is over by the gateway's word (an ib_async status set on an
         error code alone is checked against the gateway's open and completed orders). An
-        entry still working when trading is HALTED is cancelled then and there."""
+        entry still working when trading is HALTED or REDUCING is cancelled then and there."""
         while True:
             try:
                 snap = await handle.wait_done(min(remaining(), HALT_CHECK_SECONDS))
             except BrokerTimeoutError:
                 if remaining() <= 0.001:
                     raise
-                if entry and self._risk_manager.halt_requested():
-                    _log.warning("entry_cancelled_on_halt", client_order_id=coid)
+                stopped = self._risk_manager.entries_stopped() if entry else None
+                if stopped is not None:
+                    _log.warning("entry_cancelled_on_halt", client_order_id=coid, why=stopped)
                     await self._journal.record_event(
                         "entry_cancelled_on_halt",
-                        {"client_order_id": coid, "cause": self._risk_manager.state_cause},
+                        {
+                            "client_order_id": coid,
+                            "cause": self._risk_manager.state_cause,
+                            "why": stopped,
+                        },
                     )
                     raise
                 continue

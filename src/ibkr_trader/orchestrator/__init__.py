@@ -482,17 +482,19 @@ class TradingOrchestrator:
         self.risk.refresh()
 
     async def _look_after_working_orders(self, report: CycleReport) -> None:
-        """HALT cancels our working entries; our orders past their deadline are cancelled.
+        """HALT or REDUCING cancels our working entries; our orders past their deadline are
+        cancelled.
         Either is followed by a reconciliation (the gateway's word on how each ended).
         First the executor's resting entries (``rest_entries``): re-priced, and finished when
         over (filled, expired at the close, cancelled on a HALT)."""
         await self._check_working(report)
         ledger = self.risk.exposure
         doomed: dict[str, str] = {}
-        if self.risk.trading_state is TradingState.HALTED:
+        stopped = self.risk.entries_stopped()
+        if stopped is not None:
             for order in ledger.working(ours=True, closing=False):
                 if order.sent:
-                    doomed[order.ref] = f"trading HALTED ({self.risk.state_cause})"
+                    doomed[order.ref] = stopped
         for order in ledger.expired(self.clock.now()):
             doomed.setdefault(order.ref, "past its deadline (order_timeout)")
         if not doomed:

@@ -21,7 +21,8 @@ class CycleAction:
 
     kind: str  # entry | no_entry | close | close_all | deferred | reconcile | alert | error
     # | working (a resting entry looked after: filled, expired, cancelled, still working)
-    # | cancel (a working order of ours cancelled: HALT, deadline) | foreign (left alone)
+    # | cancel (a working order of ours cancelled: HALT, REDUCING, deadline)
+    # | foreign (left alone)
     reason: str
     symbol: str = ""
     status: str = ""

@@ -311,6 +311,16 @@ class RiskManager:
         waiting at the broker checks this while it waits."""
         return self._state is TradingState.HALTED or self._kill_switch_engaged()
 
+    def entries_stopped(self) -> str | None:
+        """Why an entry of ours still working must be cancelled now, or None: trading HALTED
+        (or the kill switch is there), or REDUCING (closes only: a working entry that filled
+        would add exposure). Every place that looks after working entries asks this."""
+        if self.halt_requested():
+            return f"trading HALTED ({self.state_cause})"
+        if self._state is TradingState.REDUCING:
+            return f"trading REDUCING, closes only ({self.state_cause})"
+        return None
+
     def refresh(self) -> TradingState:
         """Re-read the outside world: another process's state change, the kill-switch file, and
         the governors' day/week roll-over. Called on every decision; an orchestrator may call it
