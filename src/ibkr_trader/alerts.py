@@ -1,8 +1,10 @@
 """The alert hook: a configured command run when a person should look.
 
 Fired on a HALT, on a degradation (no usable data, a failed step of the cycle, an unknown
-price, the journal not writable, REDUCING for a cause other than a governor), on an emergency close (data quarantine, a loss governor, the 40% emergency
-stop) and on a gateway disconnect that lasts longer than ``disconnect_minutes``.
+price, the journal not writable, REDUCING for a cause other than a governor), on an emergency
+close (data quarantine, a loss governor, the 40% emergency stop), on a gateway disconnect that
+lasts longer than ``disconnect_minutes``, and when a position the bot did not open appears
+(``FOREIGN``: left alone unless ``manage_foreign_positions`` is on).
 
 The command is an argv list run WITHOUT a shell, with the alert appended as two arguments
 (``KIND MESSAGE``) and also passed in the environment (``IBKR_TRADER_ALERT_KIND``,
@@ -28,6 +30,7 @@ __all__ = [
     "ALERT_DEGRADED",
     "ALERT_DISCONNECT",
     "ALERT_EMERGENCY_CLOSE",
+    "ALERT_FOREIGN",
     "ALERT_HALT",
     "AlertHook",
     "AlertOutcome",
@@ -38,6 +41,8 @@ ALERT_EMERGENCY_CLOSE: Final = "EMERGENCY_CLOSE"
 ALERT_DISCONNECT: Final = "DISCONNECT"
 #: a protective path works in a degraded way (no data, a failed step, the journal): look
 ALERT_DEGRADED: Final = "DEGRADED"
+#: a position the bot did not open is in the account (a manual trade, another program)
+ALERT_FOREIGN: Final = "FOREIGN"
 
 _log = get_logger("ibkr_trader.alerts")
 

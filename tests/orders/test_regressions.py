@@ -223,6 +223,18 @@ async def test_automatic_closes_leave_positions_the_bot_did_not_open(tmp_path: P
         assert sim.received_orders == []
         assert {p.symbol for p in report.positions} == {"AAPL", "MSFT"}
         assert rig.risk.exposure.foreign_positions()  # reported as not ours
+        # ... and a person is told, once per position: the report, an alert, the journal
+        foreign = [a.reason for a in report.actions if a.kind == "foreign"]
+        assert sorted(r.split()[1].rstrip(":") for r in foreign if "did not open" in r) == [
+            "AAPL:STK",
+            "MSFT:STK",
+        ], foreign
+        await wait_until(lambda: len([a for a in rig.alerts.sent if a.kind == "FOREIGN"]) == 2)
+        assert len(rig.journal.events(kind="foreign_position")) == 2
+        await orch.run_cycle()  # the same positions: no second alert
+        await asyncio.sleep(0.05)
+        assert len([a for a in rig.alerts.sent if a.kind == "FOREIGN"]) == 2
+        assert len(rig.journal.events(kind="foreign_position")) == 2
 
 
 # ----------------------------------------------------------------------------- item 5

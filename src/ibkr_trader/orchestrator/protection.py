@@ -41,7 +41,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from ibkr_trader.alerts import ALERT_DEGRADED, ALERT_EMERGENCY_CLOSE, AlertHook
+from ibkr_trader.alerts import ALERT_DEGRADED, ALERT_EMERGENCY_CLOSE, ALERT_FOREIGN, AlertHook
 from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.broker.market_data import Quote
 from ibkr_trader.clock import NY, ny_date
@@ -233,6 +233,7 @@ class Protection:
         self.manage_foreign_positions = bool(manage_foreign_positions)
         self.data_watch = DataWatch()
         self._degraded: dict[str, str] = {}
+        self._foreign: dict[str, float] = {}  # contract key -> quantity alerted about
         self.marks: dict[str, Mark] = {}
 
     @property
@@ -303,6 +304,28 @@ class Protection:
         return marks
 
     # ------------------------------------------------------------------ the decision
+
+    async def _note_foreign(self, report: CycleReport, positions: list[Position]) -> None:
+        """A position the bot did not open: reported, journaled and alerted once (again when
+        its quantity changes); left alone unless ``manage_foreign_positions`` is on."""
+        seen: dict[str, float] = {}
+        for p in positions:
+            if self.risk.exposure.ours_quantity(p.contract.key) != 0:
+                continue
+            key = p.contract.key
+            seen[key] = p.quantity
+            if self._foreign.get(key) == p.quantity:
+                continue
+            handled = (
+                "managed (manage_foreign_positions is on)"
+                if (self.manage_foreign_positions)
+                else "left alone"
+            )
+            message = f"{p.quantity:+g} {key}: a position the bot did not open, {handled}"
+            report.add(CycleAction("foreign", message, symbol=p.symbol))
+            self.alerts.fire(ALERT_FOREIGN, message, {"contract": key, "quantity": p.quantity})
+            await self._event("foreign_position", {"contract": key, "quantity": p.quantity})
+        self._foreign = seen
 
     def _ours(self, p: Position) -> bool:
         return (
@@ -395,6 +418,7 @@ class Protection:
                 stale.append((symbol, age, "missing" if md is None else "stale"))
         await self.restore_prefix("data:", missing)
         positions = [p for p in positions if p.quantity != 0]
+        await self._note_foreign(report, positions)
         due_all = await self._due(report, positions, now)
         due: list[tuple[Position, str, str]] = []
         for p, reason, why in due_all:
