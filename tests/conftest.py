@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -177,6 +178,12 @@ def _rig_time_instead_of_the_wall_clock(
     monkeypatch.setattr(SystemClock, "now", now)
     before = instant_reads()
     yield
+    if rig_at and os.environ.get(INSTANT_ENV) != rig_at:
+        pytest.fail(
+            f"{request.node.nodeid} removed or changed {INSTANT_ENV} (an environment clean-up?):"
+            " the sweep's instant must reach every rig, simulator and subprocess of the test",
+            pytrace=False,
+        )
     reads = clock_reads[0] + instant_reads() - before
     if rig_at and not reads:
         _INSTANT_FREE.setdefault(sweep_id, rig_at)

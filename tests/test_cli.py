@@ -18,6 +18,7 @@ from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.cli import app
 from ibkr_trader.cli.errors import PolicyGroup, exit_code_for
 from ibkr_trader.config import ConfigError
+from ibkr_trader.testing.instants import INSTANT_ENV
 
 runner = CliRunner()
 
@@ -25,7 +26,7 @@ runner = CliRunner()
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     for name in list(os.environ):
-        if name.startswith("IBKR_TRADER"):
+        if name.startswith("IBKR_TRADER") and name != INSTANT_ENV:  # the rig's instant stays
             monkeypatch.delenv(name)
     monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "HALT"))

@@ -224,3 +224,18 @@ def test_the_listing_answers_while_it_covers_the_instant_then_the_calendar(
     assert day_order_close(_ny(30, 10), around_the_clock, hours) == _ny(30, 16)
     assert day_order_close(sunday, None, None) is None
     assert hours.working_close(_ny(27, 14)) == _ny(30, 16)  # Black Friday after its close
+
+
+def test_a_listing_that_ends_closed_hands_over_after_its_last_day(hours: MarketHours) -> None:
+    """The listing says Black Friday is closed (an unscheduled closure): a DAY order placed
+    then works in the next session after the listing, never in a session it says is closed."""
+    closed = ListedHours.parse("20261126:CLOSED;20261127:CLOSED", "US/Eastern")
+    assert closed is not None
+    placed = _ny(27, 10)
+    assert not closed.is_open(placed)
+    assert day_order_close(placed, closed, hours) == _ny(30, 16)  # Monday's close
+
+
+def test_a_directory_name_is_not_a_time_zone() -> None:
+    with pytest.raises(ListedHoursError):
+        ListedHours.parse("20261118:0930-20261118:1600", "US")

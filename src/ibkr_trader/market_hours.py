@@ -202,7 +202,7 @@ class ListedHours:
             return None
         try:
             zone = ZoneInfo((time_zone_id or "").strip() or "America/New_York")
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: "US" is a dir
             raise ListedHoursError(f"unknown time zone {time_zone_id!r}") from exc
         days: list[date] = []
         sessions: list[Session] = []
@@ -266,6 +266,9 @@ def day_order_close(
     """When a DAY order placed at ``at`` ends (None: never, no hours known)."""
     hours = hours_at(at, listed, calendar)
     close = hours.working_close(at) if hours is not None else None
-    if close is None and hours is not calendar and calendar is not None:
-        close = calendar.working_close(at)  # past the listing's last session
+    if close is None and listed is not None and hours is listed and calendar is not None:
+        # no listed session after `at`: the calendar, from the first day after the listing
+        # (the listing's closed days stay closed)
+        after = datetime.combine(listed.last_day + timedelta(days=1), time(0), listed.zone)
+        close = calendar.working_close(max(at, after))
     return close

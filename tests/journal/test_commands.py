@@ -17,6 +17,7 @@ from ibkr_trader.cli.journal import parse_since, register
 from ibkr_trader.clock import ManualClock
 from ibkr_trader.journal import Journal
 from ibkr_trader.models import ExecutionMode, OrderStatus, TradeRequest, ValidationResult
+from ibkr_trader.testing.instants import INSTANT_ENV
 
 NOW = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
 
@@ -25,7 +26,7 @@ NOW = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
 def _no_outside_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The commands read the configuration: none from this machine's environment."""
     for name in list(os.environ):
-        if name.startswith("IBKR_TRADER"):
+        if name.startswith("IBKR_TRADER") and name != INSTANT_ENV:  # the rig's instant stays
             monkeypatch.delenv(name)
     monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
 

@@ -325,7 +325,8 @@ class Protection:
             report.add(CycleAction("foreign", message, symbol=p.symbol))
             self.alerts.fire(ALERT_FOREIGN, message, {"contract": key, "quantity": p.quantity})
             await self._event("foreign_position", {"contract": key, "quantity": p.quantity})
-        self._foreign = seen
+        if positions:  # an empty list may be a failed read: keep what was alerted about
+            self._foreign = seen
 
     def _ours(self, p: Position) -> bool:
         return (
