@@ -4,7 +4,6 @@ simulator, status / positions / close / config show with --json, and the exit-co
 from __future__ import annotations
 
 import json
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,16 +17,15 @@ from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.cli import app
 from ibkr_trader.cli.errors import PolicyGroup, exit_code_for
 from ibkr_trader.config import ConfigError
-from ibkr_trader.testing.instants import INSTANT_ENV
+from ibkr_trader.testing.instants import configuration_variables
 
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for name in list(os.environ):
-        if name.startswith("IBKR_TRADER") and name != INSTANT_ENV:  # the rig's instant stays
-            monkeypatch.delenv(name)
+    for name in configuration_variables():
+        monkeypatch.delenv(name)
     monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "HALT"))
     saved = structlog.get_config()

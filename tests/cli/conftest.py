@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from ibkr_trader.cli import app
 from ibkr_trader.sim import SimConfig, SimulatedGateway
 from ibkr_trader.testing import rig_instant
-from ibkr_trader.testing.instants import INSTANT_ENV
+from ibkr_trader.testing.instants import configuration_variables
 
 runner = CliRunner()
 
@@ -92,9 +92,8 @@ def gateway() -> Iterator[ThreadedGateway]:
 
 @pytest.fixture(autouse=True)
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    for name in list(os.environ):
-        if name.startswith("IBKR_TRADER") and name != INSTANT_ENV:  # the rig's instant stays
-            monkeypatch.delenv(name)
+    for name in configuration_variables():
+        monkeypatch.delenv(name)
     monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "default-HALT"))
     saved = structlog.get_config()

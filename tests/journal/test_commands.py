@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +16,7 @@ from ibkr_trader.cli.journal import parse_since, register
 from ibkr_trader.clock import ManualClock
 from ibkr_trader.journal import Journal
 from ibkr_trader.models import ExecutionMode, OrderStatus, TradeRequest, ValidationResult
-from ibkr_trader.testing.instants import INSTANT_ENV
+from ibkr_trader.testing.instants import configuration_variables
 
 NOW = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
 
@@ -25,9 +24,8 @@ NOW = datetime(2026, 3, 2, 20, 0, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def _no_outside_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The commands read the configuration: none from this machine's environment."""
-    for name in list(os.environ):
-        if name.startswith("IBKR_TRADER") and name != INSTANT_ENV:  # the rig's instant stays
-            monkeypatch.delenv(name)
+    for name in configuration_variables():
+        monkeypatch.delenv(name)
     monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,14 @@ from ibkr_trader.cli import control as commands
 from ibkr_trader.cli.errors import PolicyGroup
 from ibkr_trader.models import ExecutionMode, TradingState
 from ibkr_trader.risk import killswitch
-from ibkr_trader.testing.instants import INSTANT_ENV
+from ibkr_trader.testing.instants import configuration_variables
 
 
 @pytest.fixture(autouse=True)
 def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The commands write the configured journal: keep it (and the config) under tmp_path."""
-    for name in list(os.environ):
-        if name.startswith("IBKR_TRADER") and name != INSTANT_ENV:  # the rig's instant stays
-            monkeypatch.delenv(name)
+    for name in configuration_variables():
+        monkeypatch.delenv(name)
     monkeypatch.setenv("IBKR_TRADER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "default-HALT"))
 

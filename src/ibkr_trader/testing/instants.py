@@ -20,6 +20,7 @@ __all__ = [
     "INSTANTS",
     "INSTANT_ENV",
     "SWEEP",
+    "configuration_variables",
     "instant_reads",
     "parse_instant",
     "rig_instant",
@@ -94,3 +95,11 @@ def rig_instant(env: Mapping[str, str] | None = None) -> datetime:
     source = os.environ if env is None else env
     text = source.get(INSTANT_ENV, "")
     return parse_instant(text) if text.strip() else DEFAULT_INSTANT
+
+
+def configuration_variables(env: Mapping[str, str] | None = None) -> list[str]:
+    """The ``IBKR_TRADER*`` variables a test that isolates the configuration removes: all of
+    them but the rig's instant (:data:`INSTANT_ENV`), which must reach every rig, simulator
+    and subprocess of the test (the date sweep sets it)."""
+    source = os.environ if env is None else env
+    return [n for n in source if n.startswith("IBKR_TRADER") and n != INSTANT_ENV]
