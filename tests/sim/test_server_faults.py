@@ -38,6 +38,33 @@ async def test_delayed_request_answers_after_later_ones(
     iblog.assert_clean()
 
 
+async def test_a_delayed_order_is_not_overtaken_by_its_cancel(
+    ib: IB, gateway: SimulatedGateway, iblog: IbLog
+) -> None:
+    """TWS handles one connection's orders and cancels in the order sent: a slow placeOrder
+    holds the cancel behind it, which then finds the order (not 10147 "not found")."""
+    codes = _codes(ib)
+    aapl = await _aapl(ib)
+    gateway.faults.delay(3, 0.3)  # placeOrder
+    trade = ib.placeOrder(aapl, LimitOrder("BUY", 1, 1.0))
+    await asyncio.sleep(0.05)
+    ib.cancelOrder(trade.order)
+    listing = asyncio.ensure_future(ib.reqAllOpenOrdersAsync())  # held behind the two
+    await asyncio.sleep(0.1)
+    assert not listing.done()
+    assert not gateway.received_orders  # still held
+    await asyncio.wait_for(listing, 5)
+    for _ in range(100):
+        if trade.orderStatus.status == "Cancelled":
+            break
+        await asyncio.sleep(0.02)
+    assert [e.status for e in trade.log][-2:] == ["Submitted", "Cancelled"]
+    assert 10147 not in codes
+    [received] = gateway.received_orders
+    assert received.is_done
+    iblog.assert_clean(allow=["Order Canceled"])
+
+
 async def test_drop_after_n_messages_closes_the_socket(
     ib: IB, gateway: SimulatedGateway, iblog: IbLog
 ) -> None:

@@ -12,7 +12,7 @@ import contextlib
 import ipaddress
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -32,6 +32,11 @@ CONNECTIVITY_TEXT = {
     1101: "Connectivity between IB and Trader Workstation has been restored - data lost.",
     1102: "Connectivity between IB and Trader Workstation has been restored - data maintained.",
 }
+
+# placeOrder, cancelOrder, reqOpenOrders, reqExecutions, reqAutoOpenOrders, reqAllOpenOrders,
+# reqGlobalCancel, reqCompletedOrders: one connection's are handled in the order sent, also
+# when a fault delays one of them (a slow gateway holds what comes after it)
+ORDER_CHANNEL = frozenset({3, 4, 5, 7, 15, 16, 58, 99})
 
 
 def is_loopback(host: str) -> bool:
@@ -72,6 +77,8 @@ class _Connection:
         self.protocol = codec.ServerProtocol()
         self.closed = False
         self.tasks: set[asyncio.Task[None]] = set()
+        # order-channel messages held behind a delayed one (TWS handles them in order)
+        self.order_queue: list[tuple[float, tuple[str, ...]]] = []
 
     def write(self, data: bytes) -> None:
         if not self.closed and not self.writer.is_closing():
@@ -144,18 +151,43 @@ class _Connection:
         if msg_id in faults.drop_on_ids:
             self.close()
             return
-        delay = faults.delays.get(msg_id)
+        delay = faults.delays.get(msg_id) or 0.0
+        in_order = msg_id in ORDER_CHANNEL
+        if in_order and self.order_queue:
+            # an order message never overtakes an earlier one that is still delayed: TWS
+            # handles a connection's orders, cancels and order listings in the order sent
+            self.order_queue.append((delay, event.fields))
+            return
         if delay:
-            task = asyncio.get_running_loop().create_task(self._delayed(delay, event.fields))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+            if in_order:
+                self.order_queue.append((delay, event.fields))
+                self._spawn(self._drain_orders())
+            else:
+                self._spawn(self._delayed(delay, event.fields))
             return
         gw._dispatch(gw.state.handle(self.conn_id, event.fields))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _delayed(self, delay: float, fields: tuple[str, ...]) -> None:
         await asyncio.sleep(delay)
         if not self.closed:
             gw = self.gateway
+            gw._dispatch(gw.state.handle(self.conn_id, fields))
+
+    async def _drain_orders(self) -> None:
+        """Handle the held order messages in the order they came, each after its delay."""
+        gw = self.gateway
+        while self.order_queue and not self.closed:
+            delay, fields = self.order_queue[0]
+            if delay:
+                await asyncio.sleep(delay)
+            if self.closed:
+                return
+            self.order_queue.pop(0)
             gw._dispatch(gw.state.handle(self.conn_id, fields))
 
 
