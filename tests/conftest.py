@@ -46,7 +46,6 @@ DATE_SENSITIVE = (
     "tests/security/",
     "tests/sim/",
     "tests/test_cli.py",
-    "tests/test_reconcile.py",
     "tests/testing/",
 )
 #: ... except these, whose tests cannot depend on the rig's instant: they read no time at all

@@ -33,7 +33,7 @@ from ibkr_trader.logging import get_logger
 from ibkr_trader.market_hours import MarketHours
 from ibkr_trader.models import ExecutionMode
 from ibkr_trader.orchestrator import TradingOrchestrator, build_strategy
-from ibkr_trader.reconcile import Reconciler
+from ibkr_trader.orders.reconcile import Reconciler
 from ibkr_trader.risk import LimitLoosenError, RiskConfigError, RiskManager
 from ibkr_trader.strategies.gameplan import GameplanLoad, load_gameplan
 

@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from chaos.engine import CONTEXT, EXPECTED, build_stack, contract_terms, signal_for
-from ibkr_trader.reconcile import Reconciler
+from ibkr_trader.orders.reconcile import Reconciler
 from ibkr_trader.sim.clock import SimClock
 
 

@@ -64,7 +64,7 @@ from ibkr_trader.integrations.exceptions import GatewayError
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal, JournalError
 from ibkr_trader.models import ExecutionMode, TradingState
-from ibkr_trader.reconcile import Reconciler
+from ibkr_trader.orders.reconcile import Reconciler
 from ibkr_trader.risk import RiskLimits, RiskManager
 from ibkr_trader.sim import SimulatedGateway
 from ibkr_trader.testing import DEFAULT_INSTANT, open_sim

@@ -19,7 +19,7 @@ import pytest
 from ibkr_trader.clock import NY, ny_date
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.models import ContractSpec, ExecutionMode, OrderStatus, TradingState
-from ibkr_trader.reconcile import Reconciler
+from ibkr_trader.orders.reconcile import Reconciler
 from ibkr_trader.risk import RiskLimits, RiskManager
 from ibkr_trader.sim import SimulatedGateway
 from ibkr_trader.strategies.strategy_c import StrategyC

@@ -189,7 +189,7 @@ def ack(
     from ibkr_trader.clock import SystemClock
     from ibkr_trader.journal import Journal
     from ibkr_trader.models import ExecutionMode
-    from ibkr_trader.reconcile import ACK_KEY_PREFIX
+    from ibkr_trader.orders.reconcile import ACK_KEY_PREFIX
 
     path = cfg.journal_path()
     if not path.exists():

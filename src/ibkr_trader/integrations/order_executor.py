@@ -85,7 +85,7 @@ from ibkr_trader.orders.lifecycle import (
     is_working_status,
     outcome,
 )
-from ibkr_trader.reconcile import refresh_exposure
+from ibkr_trader.orders.reconcile import refresh_exposure
 from ibkr_trader.risk import RiskManager
 
 __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRequest"]

@@ -72,7 +72,7 @@ from ibkr_trader.orchestrator.report import (
     position_dict,
 )
 from ibkr_trader.orders.lifecycle import FILLED_RESULTS
-from ibkr_trader.reconcile import Reconciler, ReconciliationReport
+from ibkr_trader.orders.reconcile import Reconciler, ReconciliationReport
 from ibkr_trader.risk import RiskLimits, RiskManager
 from ibkr_trader.risk.usage import governor_usage  # re-exported (moved for the light CLI)
 from ibkr_trader.strategies.base import OptionChainView, OptionKey, OptionQuote, Strategy

@@ -10,7 +10,7 @@ from typing import Any
 
 from ibkr_trader.integrations.market_data_types import MarketData
 from ibkr_trader.models import Position
-from ibkr_trader.reconcile import ReconciliationReport
+from ibkr_trader.orders.reconcile import ReconciliationReport
 
 __all__ = ["CycleAction", "CycleReport", "market_data_dict", "position_dict"]
 

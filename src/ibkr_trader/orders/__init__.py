@@ -6,7 +6,7 @@
   orders, ours or not ours, that the RiskManager, the position manager, the orchestrator and
   reconciliation all read.
 
-Reconciliation (``ibkr_trader.reconcile``) feeds the ledger from the gateway's word.
+Reconciliation (``ibkr_trader.orders.reconcile``) feeds the ledger from the gateway's word.
 """
 
 from ibkr_trader.orders.exposure import ExposureLedger, WorkingOrder

@@ -40,7 +40,7 @@ from ibkr_trader.testing.instants import rig_instant
 
 if TYPE_CHECKING:  # the orchestrator is only needed by the tests that drive cycles
     from ibkr_trader.orchestrator import TradingOrchestrator
-    from ibkr_trader.reconcile import Reconciler
+    from ibkr_trader.orders.reconcile import Reconciler
     from ibkr_trader.strategies.base import Strategy
 
 __all__ = [
@@ -130,7 +130,7 @@ class Rig:
     @property
     def reconciler(self) -> Reconciler:
         if self._reconciler is None:
-            from ibkr_trader.reconcile import Reconciler
+            from ibkr_trader.orders.reconcile import Reconciler
 
             self._reconciler = Reconciler(
                 self.gateway.connection, self.ajournal, self.risk, self.gateway.mode, self.clock

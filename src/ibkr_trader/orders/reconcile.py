@@ -67,7 +67,7 @@ __all__ = [
     "UnknownBrokerOrder",
 ]
 
-_log = get_logger("ibkr_trader.reconcile")
+_log = get_logger("ibkr_trader.orders.reconcile")
 
 LOST_STATUS = LOST
 
