@@ -237,6 +237,34 @@ async def test_automatic_closes_leave_positions_the_bot_did_not_open(tmp_path: P
         assert len(rig.journal.events(kind="foreign_position")) == 2
 
 
+async def test_a_position_partly_foreign_is_alerted_and_only_our_part_closed(
+    tmp_path: Path,
+) -> None:
+    """A manual trade added 2 to the 1 contract the bot bought: the 2 are reported and
+    alerted as not ours, and an automatic close sells our 1 only."""
+    async with trading_rig(tmp_path, start=MONDAY, limits=ROOMY) as rig:
+        sim, gw = rig.sim, rig.gateway
+        contract = await near_money_option(gw, sim.clock.now())
+        assert (await buy(rig, contract, 1, 1)).status is OrderStatus.FILLED
+        sim.seed_position(sim.accounts[0], "SPY", 3, 100.0, con_id=contract.con_id)
+        orch = rig.orchestrator([StrategyC()], symbols=("SPY",), quarantine_after_seconds=0)
+        sim.faults.stale_quotes(600)
+        report = await orch.run_cycle()
+        foreign = [a.reason for a in report.actions if a.kind == "foreign"]
+        assert foreign == [
+            f"+2 of +3 {contract.key}: not opened by the bot, left alone (ours: +1)"
+        ], report.actions
+        await wait_until(lambda: [a.kind for a in rig.alerts.sent].count("FOREIGN") == 1)
+        [event] = rig.journal.events(kind="foreign_position")
+        assert event.detail["foreign"] == 2
+        sim.faults.clear()
+        results = await gw.close_all_positions("EMERGENCY_STOP", 5.0, only_ours=True)
+        assert [r.status for r in results] == [OrderStatus.FILLED], results
+        assert held(sim, contract.con_id) == 2  # our 1 sold, the 2 left alone
+        sells = [o for o in our_orders(sim) if o.action == "SELL"]
+        assert [o.total_quantity for o in sells] == [1]
+
+
 # ----------------------------------------------------------------------------- item 5
 
 

@@ -306,25 +306,35 @@ class Protection:
     # ------------------------------------------------------------------ the decision
 
     async def _note_foreign(self, report: CycleReport, positions: list[Position]) -> None:
-        """A position the bot did not open: reported, journaled and alerted once (again when
-        its quantity changes); left alone unless ``manage_foreign_positions`` is on."""
+        """A position the bot did not open, wholly or in part (a manual trade added to one of
+        ours): reported, journaled and alerted once (again when its foreign part changes);
+        left alone unless ``manage_foreign_positions`` is on (closes take our part only)."""
         seen: dict[str, float] = {}
         for p in positions:
-            if self.risk.exposure.ours_quantity(p.contract.key) != 0:
-                continue
             key = p.contract.key
-            seen[key] = p.quantity
-            if self._foreign.get(key) == p.quantity:
+            foreign = p.quantity - self.risk.exposure.ours_quantity(key)
+            if foreign == 0:
+                continue
+            seen[key] = foreign
+            if self._foreign.get(key) == foreign:
                 continue
             handled = (
                 "managed (manage_foreign_positions is on)"
                 if (self.manage_foreign_positions)
                 else "left alone"
             )
-            message = f"{p.quantity:+g} {key}: a position the bot did not open, {handled}"
+            if foreign == p.quantity:
+                message = f"{p.quantity:+g} {key}: a position the bot did not open, {handled}"
+            else:
+                ours = p.quantity - foreign
+                message = (
+                    f"{foreign:+g} of {p.quantity:+g} {key}: not opened by the bot, {handled}"
+                    f" (ours: {ours:+g})"
+                )
+            detail = {"contract": key, "quantity": p.quantity, "foreign": foreign}
             report.add(CycleAction("foreign", message, symbol=p.symbol))
-            self.alerts.fire(ALERT_FOREIGN, message, {"contract": key, "quantity": p.quantity})
-            await self._event("foreign_position", {"contract": key, "quantity": p.quantity})
+            self.alerts.fire(ALERT_FOREIGN, message, detail)
+            await self._event("foreign_position", detail)
         if positions:  # an empty list may be a failed read: keep what was alerted about
             self._foreign = seen
 
