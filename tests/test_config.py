@@ -202,3 +202,55 @@ def test_an_operator_id_with_a_nul_is_a_config_error(tmp_path: Path) -> None:
     path.write_text('[run]\noperator_id = "CSA\\u0000TSPRIM"\n')
     with pytest.raises(ConfigError):
         load_config(path)
+
+
+def test_protection_settings_reach_the_orchestrator_and_may_only_tighten(tmp_path: Path) -> None:
+    import asyncio
+
+    from ibkr_trader.orchestrator.protection import ProtectionPolicy
+    from ibkr_trader.runtime import open_runtime, protection_policy
+    from ibkr_trader.testing import DEFAULT_INSTANT
+
+    # the section's defaults are the policy's: one set of numbers
+    defaults = protection_policy(load_config(None, env={}))
+    assert defaults == ProtectionPolicy(cycle_seconds=60.0)
+    path = write(
+        tmp_path,
+        f"""
+[paths]
+journal = "{tmp_path / 'journal.sqlite3'}"
+kill_switch = "{tmp_path / 'HALT'}"
+[run]
+interval = 30
+[protection]
+emergency_stop_pct = 0.25
+dte_sessions = 3
+cooldown_minutes = 90
+""",
+    )
+    cfg = load_config(path, env={"IBKR_TRADER__PROTECTION__QUARANTINE_AFTER_SECONDS": "120"})
+    assert cfg.origin("protection", "cooldown_minutes") == f"file {path}"
+
+    async def policy_in_force() -> ProtectionPolicy:
+        async with open_runtime(cfg, connect=False, start=DEFAULT_INSTANT) as runtime:
+            return runtime.orchestrator.protection.policy
+
+    policy = asyncio.run(policy_in_force())
+    assert (policy.emergency_stop_pct, policy.dte_sessions, policy.cooldown_minutes) == (
+        0.25,
+        3,
+        90.0,
+    )
+    assert (policy.quarantine_after_seconds, policy.cycle_seconds) == (120.0, 30.0)
+    assert policy.stale_after_seconds == 90.0
+    # looser than the handoff's promises: refused, never clamped
+    for key, value in [
+        ("emergency_stop_pct", "0.5"),
+        ("dte_days", "2"),
+        ("dte_sessions", "1"),
+        ("quarantine_after_seconds", "301"),
+        ("quarantine_after_seconds", "nan"),
+        ("cooldown_minutes", "-1"),
+    ]:
+        with pytest.raises(ConfigError, match=f"protection.{key}"):
+            load_config(None, env={f"IBKR_TRADER__PROTECTION__{key.upper()}": value})

@@ -30,6 +30,15 @@ command = ["/usr/local/bin/notify", "--channel", "trading"]
 disconnect_minutes = 5.0
 timeout = 10.0
 
+[protection]         # Strategy C (README, "Strategy C"): settings may tighten, never loosen
+emergency_stop_pct = 0.40     # close a position at this loss (at most 0.40)
+dte_days = 3                  # close at this many calendar days to expiry (at least 3) ...
+dte_sessions = 2              # ... or this many trading sessions (at least 2)
+quarantine_after_seconds = 300.0  # no usable data for this long closes everything (<= 300)
+cooldown_minutes = 30.0       # after a close, no entry in that contract or symbol for this long
+open_delay_seconds = 120.0    # closes at the open wait this long past the opening print
+late_expiry_minutes = 60.0    # a position still open this close to its expiry is an alert
+
 [flags]              # the handoff's rollout flags (live execution cannot be enabled)
 enable_paper_execution = true
 
@@ -81,6 +90,7 @@ __all__ = [
     "FlagsConfig",
     "GatewaySection",
     "PathsConfig",
+    "ProtectionConfig",
     "RunConfig",
     "default_home",
     "is_loopback_host",
@@ -242,6 +252,37 @@ class AlertsConfig(_Section):
         return value
 
 
+class ProtectionConfig(_Section):
+    """Strategy C's settings (``orchestrator.protection.ProtectionPolicy``). Each may only
+    tighten the handoff's promises (a 40% stop, 3 days to expiry, stale data within 5
+    minutes), never loosen them: a looser value is refused, not clamped."""
+
+    emergency_stop_pct: float = Field(default=0.40, gt=0, le=0.40)
+    dte_days: int = Field(default=3, ge=3, le=60)
+    dte_sessions: int = Field(default=2, ge=2, le=40)
+    quarantine_after_seconds: float = Field(default=300.0, gt=0, le=300.0)
+    cooldown_minutes: float = Field(default=30.0, ge=0, le=1440)
+    open_delay_seconds: float = Field(default=120.0, ge=0, le=1800)
+    late_expiry_minutes: float = Field(default=60.0, ge=0, le=390)
+    quote_timeout: float = Field(default=5.0, gt=0, le=60)
+    clock_timeout: float = Field(default=1.0, gt=0, le=30)
+
+    @field_validator(
+        "emergency_stop_pct",
+        "quarantine_after_seconds",
+        "cooldown_minutes",
+        "open_delay_seconds",
+        "late_expiry_minutes",
+        "quote_timeout",
+        "clock_timeout",
+    )
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
 class FlagsConfig(_Section):
     """The handoff's rollout flags (``integrations.feature_flags``); live cannot be enabled."""
 
@@ -255,6 +296,7 @@ _SECTIONS: Final[dict[str, type[BaseModel]]] = {
     "run": RunConfig,
     "paths": PathsConfig,
     "alerts": AlertsConfig,
+    "protection": ProtectionConfig,
     "flags": FlagsConfig,
     "risk": RiskLimits,
 }
@@ -267,6 +309,7 @@ class AppConfig(_Section):
     run: RunConfig = Field(default_factory=RunConfig)
     paths: PathsConfig = Field(default_factory=PathsConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    protection: ProtectionConfig = Field(default_factory=ProtectionConfig)
     flags: FlagsConfig = Field(default_factory=FlagsConfig)
     risk: RiskLimits = Field(default_factory=RiskLimits)
     source: Path | None = Field(default=None, exclude=True)

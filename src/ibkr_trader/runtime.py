@@ -33,6 +33,7 @@ from ibkr_trader.logging import get_logger
 from ibkr_trader.market_hours import MarketHours
 from ibkr_trader.models import ExecutionMode
 from ibkr_trader.orchestrator import TradingOrchestrator, build_strategy
+from ibkr_trader.orchestrator.protection import ProtectionPolicy
 from ibkr_trader.orders.reconcile import Reconciler
 from ibkr_trader.risk import LimitLoosenError, RiskConfigError, RiskManager
 from ibkr_trader.strategies.gameplan import GameplanLoad, load_gameplan
@@ -43,6 +44,7 @@ __all__ = [
     "check_gateway_identity",
     "journal_path_for",
     "open_runtime",
+    "protection_policy",
     "replay_start",
 ]
 
@@ -68,6 +70,13 @@ def replay_start(now: datetime) -> datetime | None:
 
 def journal_path_for(config: AppConfig) -> Path:
     return config.journal_path()
+
+
+def protection_policy(config: AppConfig) -> ProtectionPolicy:
+    """Strategy C's settings from ``[protection]``, on the loop's interval."""
+    return ProtectionPolicy(
+        **config.protection.model_dump(), cycle_seconds=float(config.run.interval)
+    )
 
 
 @dataclass
@@ -244,6 +253,7 @@ async def open_runtime(
                 order_timeout=config.run.order_timeout,
                 rest_entries=config.run.rest_entries,
                 manage_foreign_positions=config.run.manage_foreign_positions,
+                policy=protection_policy(config),
             )
             await ajournal.record_event(
                 "gameplan",

@@ -133,7 +133,7 @@ class TradingOrchestrator:
         entry_limit: EntryLimit = "mid",
         timeout: float = 30.0,
         order_timeout: float = 30.0,
-        quarantine_after_seconds: float = QUARANTINE_AFTER_SECONDS,
+        quarantine_after_seconds: float | None = None,
         manage_foreign_positions: bool = False,
         policy: ProtectionPolicy | None = None,
         rest_entries: bool = False,
@@ -169,7 +169,6 @@ class TradingOrchestrator:
         self.entry_limit: EntryLimit = entry_limit
         self.timeout = float(timeout)
         self.order_timeout = float(order_timeout)
-        self.quarantine_after_seconds = float(quarantine_after_seconds)
         self.protection = Protection(
             gateway,
             self.risk,
@@ -177,7 +176,7 @@ class TradingOrchestrator:
             send_block=self._send_block,
             order_timeout=self.order_timeout,
             market_hours=self.market_hours,
-            quarantine_after_seconds=self.quarantine_after_seconds,
+            quarantine_after_seconds=quarantine_after_seconds,
             manage_foreign_positions=self.manage_foreign_positions,
             policy=policy,
         )

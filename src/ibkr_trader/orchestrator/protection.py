@@ -218,7 +218,7 @@ class Protection:
         send_block: Callable[[], str | None],
         order_timeout: float,
         market_hours: MarketHours,
-        quarantine_after_seconds: float = QUARANTINE_AFTER_SECONDS,
+        quarantine_after_seconds: float | None = None,
         manage_foreign_positions: bool = False,
         policy: ProtectionPolicy | None = None,
     ) -> None:
@@ -229,7 +229,9 @@ class Protection:
         self.order_timeout = float(order_timeout)
         self.market_hours = market_hours
         base = policy or ProtectionPolicy()
-        self.policy = replace(base, quarantine_after_seconds=float(quarantine_after_seconds))
+        if quarantine_after_seconds is not None:  # the keyword wins over the policy's value
+            base = replace(base, quarantine_after_seconds=float(quarantine_after_seconds))
+        self.policy = base
         self.manage_foreign_positions = bool(manage_foreign_positions)
         self.data_watch = DataWatch()
         self._degraded: dict[str, str] = {}
