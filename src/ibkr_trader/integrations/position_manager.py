@@ -534,13 +534,14 @@ class PositionManager:
         if only_ours:
             foreign = [p for p in positions if abs(self.foreign_quantity(p)) >= abs(p.quantity)]
             if foreign:
-                await self._journal.record_event(
-                    "foreign_positions_left_alone",
-                    {
-                        "reason": closure.value,
-                        "positions": [f"{p.quantity:+g} {p.contract.key}" for p in foreign],
-                    },
-                )
+                with tolerate_write_failures():  # a full disk never stops the closes
+                    await self._journal.record_event(
+                        "foreign_positions_left_alone",
+                        {
+                            "reason": closure.value,
+                            "positions": [f"{p.quantity:+g} {p.contract.key}" for p in foreign],
+                        },
+                    )
             positions = [p for p in positions if p not in foreign]
         _log.warning("EMERGENCY_LIQUIDATION", reason=closure.value, position_count=len(positions))
         remaining = max(timeout - (time.monotonic() - started), 0.001)
