@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -242,6 +242,39 @@ async def test_round_trip_on_the_same_new_york_day_is_a_day_trade() -> None:
     rm.on_fill(key, "SPY", -1, clock.now())  # partial fills of one exit count once
     assert store.day_trades == [(key, "SPY", TODAY)]
     assert rm.day_trades_used() == 1
+
+
+class _FullDiskStore(InMemoryRiskStateStore):
+    """The in-memory store, whose writes fail as on a full disk while ``full``."""
+
+    full = False
+
+    def record_day_trade(self, contract_key: str, symbol: str, trade_date: date) -> None:
+        if self.full:
+            raise OSError(28, "No space left on device")
+        super().record_day_trade(contract_key, symbol, trade_date)
+
+    def put_risk_state(self, key: str, value: float | str | None, as_of: date | None) -> None:
+        if self.full:
+            raise OSError(28, "No space left on device")
+        super().put_risk_state(key, value, as_of)
+
+
+async def test_a_day_trade_a_full_disk_refused_still_counts_and_is_written_later() -> None:
+    """A close filled while the store refuses writes: the fill is not an error (the close
+    was reported FAILED before), PDT counts the day trade at once, the store gets it later."""
+    store = _FullDiskStore()
+    rm, _, clock = make_manager(store)
+    key = entry().contract_key
+    rm.on_fill(key, "SPY", 2, clock.now())
+    store.full = True
+    rm.on_fill(key, "SPY", -2, clock.now())  # must not raise
+    assert store.day_trades == []
+    assert rm.day_trades_used() == 1  # counted from memory
+    store.full = False
+    assert rm.day_trades_used() == 1  # now from the store, not twice
+    assert store.day_trades == [(key, "SPY", TODAY)]
+    assert store.risk_state[f"day_trade_marked:{key}"][0] == TODAY.isoformat()
 
 
 async def test_close_on_a_later_day_is_not_a_day_trade() -> None:

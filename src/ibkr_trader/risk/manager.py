@@ -121,6 +121,10 @@ class RiskManager:
         origin = store.get_risk_state(K_ORIGIN)
         self._origin = str(origin[0]) if origin and origin[0] else ORIGIN_OPERATOR
         self._unpersisted = False  # a store write failed: the store is behind this process
+        # the day-trade bookkeeping a failed write (a full disk) could not store yet: kept
+        # here, counted by every decision, written when the store takes writes again
+        self._owed_state: dict[str, tuple[str | None, date]] = {}
+        self._owed_day_trades: list[tuple[str, str, date]] = []  # (contract key, symbol, day)
 
         self._sod_equity, self._sod_date = self._load_float(K_SOD)
         self._week_high, self._week_start = self._load_float(K_WEEK_HIGH)
@@ -496,8 +500,11 @@ class RiskManager:
         date records one day trade (once per opening: partial fills of one exit count once).
         """
         if not is_int(signed_quantity) or int(signed_quantity) == 0:
-            self._store.record_event(
-                "fill_ignored", {"contract_key": contract_key, "quantity": repr(signed_quantity)}
+            self._persist(
+                "record_event",
+                self._store.record_event,
+                "fill_ignored",
+                {"contract_key": contract_key, "quantity": repr(signed_quantity)},
             )
             return
         qty = int(signed_quantity)
@@ -515,27 +522,70 @@ class RiskManager:
             self._position_cost.pop(contract_key, None)
 
         open_key, mark_key = f"open_date:{contract_key}", f"day_trade_marked:{contract_key}"
+        self._pay_day_trades()
         if kind == "open":
-            self._store.put_risk_state(open_key, day.isoformat(), day)
-            self._store.put_risk_state(mark_key, None, day)
+            self._put_day_state(open_key, day.isoformat(), day)
+            self._put_day_state(mark_key, None, day)
             return
-        opened = self._store.get_risk_state(open_key)
+        opened = self._day_state(open_key)
         if opened is None or opened[0] != day.isoformat():
             return
-        marked = self._store.get_risk_state(mark_key)
+        marked = self._day_state(mark_key)
         if marked is not None and marked[0] == day.isoformat():
             return
-        self._store.record_day_trade(contract_key, symbol, day)
-        self._store.put_risk_state(mark_key, day.isoformat(), day)
-        self._store.record_event(
-            "day_trade", {"contract_key": contract_key, "symbol": symbol, "date": day.isoformat()}
+        try:
+            self._store.record_day_trade(contract_key, symbol, day)
+        except Exception as exc:  # a full disk: the fill happened; PDT must still count it
+            self._log.error("day_trade_not_journaled", contract_key=contract_key, error=repr(exc))
+            self._owed_day_trades.append((contract_key, symbol, day))
+        self._put_day_state(mark_key, day.isoformat(), day)
+        self._persist(
+            "record_event",
+            self._store.record_event,
+            "day_trade",
+            {"contract_key": contract_key, "symbol": symbol, "date": day.isoformat()},
         )
         self._log.info("day_trade_recorded", contract_key=contract_key, date=day.isoformat())
 
+    def _day_state(self, key: str) -> tuple[Any, date | None] | None:
+        owed = self._owed_state.get(key)
+        return owed if owed is not None else self._store.get_risk_state(key)
+
+    def _put_day_state(self, key: str, value: str | None, as_of: date) -> None:
+        """The day-trade bookkeeping: in the store, or owed to it (never raised: the fill
+        happened, and a close must not be reported failed because a disk is full)."""
+        try:
+            self._store.put_risk_state(key, value, as_of)
+        except Exception as exc:
+            self._log.error("risk_state_not_persisted", op="put_risk_state", error=repr(exc))
+            self._owed_state[key] = (value, as_of)
+        else:
+            self._owed_state.pop(key, None)
+
+    def _pay_day_trades(self) -> None:
+        """Write what a full disk refused earlier, oldest first, while the store takes it."""
+        while self._owed_day_trades:
+            contract, symbol, day = self._owed_day_trades[0]
+            try:
+                self._store.record_day_trade(contract, symbol, day)
+            except Exception:
+                return
+            self._owed_day_trades.pop(0)
+        for key, (value, as_of) in list(self._owed_state.items()):
+            try:
+                self._store.put_risk_state(key, value, as_of)
+            except Exception:
+                return
+            del self._owed_state[key]
+
     def day_trades_used(self, today: date | None = None) -> int:
-        """Day trades in the rolling five-business-day window ending today (New York dates)."""
+        """Day trades in the rolling five-business-day window ending today (New York dates),
+        those a full disk has not let us store yet included."""
         day = today or ny_date(self._clock.now())
-        return len(self._store.day_trades_between(pdt_window_start(day), day))
+        self._pay_day_trades()
+        start = pdt_window_start(day)
+        owed = sum(1 for _c, _s, d in self._owed_day_trades if start <= d <= day)
+        return len(self._store.day_trades_between(start, day)) + owed
 
     def _check_pdt_disagreement(self, today: date) -> None:
         ib = self._ib_day_trades_remaining
