@@ -277,6 +277,58 @@ async def test_item07_a_full_disk_degrades_alerts_and_closes_still_go_out(
         third = await orch.run_cycle()  # the disk has room again: the episode ends
         assert rig.journal.events(kind="restored", limit=10)
         assert not [e for e in third.errors if "journal" in e.lower()], third.errors
+        # what the full disk refused was owed, not forgotten: the close's intent is written
+        # at the first journal call with room, and the next cycle's reconciliation records
+        # its status and execution from the gateway (journal == broker)
+        rig.sim.clock.advance(60)
+        fourth = await orch.run_cycle()
+        assert fourth.reconciliation is not None and fourth.reconciliation.ok, fourth.errors
+        assert not fourth.reconciliation.unknown_orders
+        [order] = rig.sim.received_orders
+        row = rig.journal.find_order(order.order_ref)
+        assert row is not None and row.intent.is_closing
+        assert row.state.is_final and row.state.filled == order.filled == 1
+        assert [f.exec_id for f in rig.journal.fills() if f.client_order_id == order.order_ref]
+        assert rig.gateway.journal.owed == []
+
+
+async def test_item07_a_full_disk_never_stops_a_close_all_that_leaves_foreign_positions(
+    tmp_path: Path,
+) -> None:
+    """Before: the close-all's note of the foreign positions it leaves alone was a journal
+    write outside the tolerance, so a full disk raised JournalError and closed nothing (the
+    seeded chaos engine's journal_full fault found it)."""
+    async with trading_rig(tmp_path, start=WEDNESDAY) as rig:
+        rig.sim.seed_position(rig.sim.accounts[0], "AAPL", 100, 18_000.0)  # not ours
+        contract = await near_money_option(rig.gateway, rig.sim.clock.now())
+        quote, _ = await rig.gateway.pipeline.fetch_quote(contract, 5.0, server_check=False)
+        bought = await rig.gateway.submit_order(  # ours: journaled
+            {
+                "symbol": "SPY",
+                "action": "BUY",
+                "quantity": 1,
+                "order_type": "LMT",
+                "limit_price": round((quote.ask or 1.0) + 0.5, 2),
+                "expiry": contract.expiry,
+                "strike": contract.strike,
+                "right": contract.right,
+                "strategy_id": "t14",
+                "timestamp": rig.sim.clock.now(),
+            },
+            {
+                "strategy_id": "t14",
+                "strategy_name": "issue 14",
+                "risk_per_trade": 0.01,
+                "take_profit_pct": 0.5,
+                "stop_loss_pct": 0.4,
+            },
+            timeout=5.0,
+        )
+        assert bought.status is OrderStatus.FILLED, bought
+        with journal_disk_full(rig.journal):
+            results = await rig.gateway.close_all_positions("EMERGENCY_STOP", 5.0, only_ours=True)
+        assert [r.status for r in results] == [OrderStatus.FILLED], results
+        assert [o.action for o in rig.sim.received_orders] == ["BUY", "SELL"]
 
 
 # --------------------------------------------------------------------------- 8: a new day

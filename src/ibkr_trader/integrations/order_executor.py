@@ -590,6 +590,7 @@ class OrderExecutor:
                 error=str(exc),
             )
             intent = None
+            self._journal.owe_intent(request, validation, con_id=qualified.con_id)
         except BaseException:
             self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
             raise

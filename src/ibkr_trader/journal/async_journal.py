@@ -8,6 +8,13 @@ cancellation: a write that was submitted is written even if the awaiting task is
 :func:`tolerate_write_failures` (issue 14, item 7): inside it, a write that fails (a full disk)
 is logged and collected instead of raised, so that a protective close still goes out and is
 reported when the journal cannot record it. Only the closes use it; an entry never does.
+
+What such a close could not record is **owed**, not forgotten: :meth:`AsyncJournal.owe_intent`
+keeps the decision and the intent of a close sent without them, and the first journal call that
+runs after the disk has room writes them first (in order, on the worker thread). Reconciliation
+then finds the close by its orderRef and records its status and executions from the gateway,
+as for any other order. Only a crash before that loses the debt (the log holds it:
+``close_sent_without_journaled_intent``).
 """
 
 from __future__ import annotations
@@ -86,6 +93,9 @@ class AsyncJournal:
         self._journal = journal
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal")
         self._closed = False
+        # writes a full disk refused that must still be made (the closes'), oldest first
+        self._owed: list[tuple[str, Callable[[], object]]] = []
+        self._debt_reported: set[str] = set()
 
     @classmethod
     async def open(
@@ -104,7 +114,10 @@ class AsyncJournal:
         if self._closed:
             raise RuntimeError("AsyncJournal is closed")
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        job: Callable[[], T] = functools.partial(fn, *args, **kwargs)
+        if self._owed:
+            job = functools.partial(self._pay_then, job)
+        future = loop.run_in_executor(self._executor, job)
         try:
             return await asyncio.shield(future)
         except JournalError as exc:
@@ -115,6 +128,42 @@ class AsyncJournal:
             failures.append(f"{name}: {exc}")
             _log.error("journal_write_failed_tolerated", op=name, error=str(exc))
             return cast(T, _TOLERATED[name])
+
+    # --- what a full disk refused ---------------------------------------------------------
+
+    def owe_intent(
+        self, request: TradeRequest, validation: ValidationResult, *, con_id: int = 0
+    ) -> None:
+        """A close went out without its decision and intent journaled (a full disk): write
+        them at the first journal call that can (module docstring)."""
+
+        def write() -> object:
+            decision_id = validation.decision_id
+            if decision_id is None:
+                decision_id = self._journal.record_risk_decision(request, validation)
+            return self._journal.record_intent(request, decision_id=decision_id, con_id=con_id)
+
+        self._owed.append((request.client_order_id or "", write))
+
+    @property
+    def owed(self) -> list[str]:
+        """Client order ids whose intent is still owed to the journal."""
+        return [ref for ref, _ in self._owed]
+
+    def _pay_then(self, job: Callable[[], T]) -> T:
+        """On the worker thread: the owed writes first (while they succeed), then ``job``."""
+        while self._owed:
+            ref, write = self._owed[0]
+            try:
+                write()
+            except JournalError as exc:
+                if ref not in self._debt_reported:  # once per debt, not at every call
+                    self._debt_reported.add(ref)
+                    _log.error("journal_debt_not_paid", client_order_id=ref, error=str(exc))
+                break
+            self._owed.pop(0)
+            _log.warning("journal_debt_paid", client_order_id=ref)
+        return job()
 
     async def aclose(self) -> None:
         """Finish every submitted write, then close the journal (idempotent)."""

@@ -314,6 +314,10 @@ class TradingOrchestrator:
         elif self._journal_failing is not None:
             self._journal_failing = None
             await self.protection.restore("journal")
+            # what the journal missed meanwhile (a close's status and executions, its owed
+            # intent now written) is taken from the gateway before the next order
+            self.needs_reconciliation = True
+            self.reconcile_trigger = "journal writable again"
 
     async def _journal_degraded(self, report: CycleReport, why: str) -> None:
         """The journal cannot be written (a full disk): REDUCING (closes still go out, no
