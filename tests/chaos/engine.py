@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import inspect
 import os
@@ -57,6 +58,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from chaos.protective import PROTECTIVE_FAULTS, protective_fault
 from ibkr_trader.broker.connection import IBKRConnection
 from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.clock import Clock
@@ -220,6 +222,7 @@ def random_fault(rng: random.Random) -> tuple[str, Any]:
             "client_id",
             "journal_error",
             "second_instance",
+            *PROTECTIVE_FAULTS,
         ]
     )
     arg: Any = None
@@ -449,6 +452,17 @@ async def _inprocess_scenario(
                     _fail_once_after_send(gw)
                 elif kind == "second_instance":
                     await _second_instance(sim, workdir, result, seed * 100 + i, terms)
+                elif kind in PROTECTIVE_FAULTS:
+                    await protective_fault(
+                        kind,
+                        stack,
+                        sim,
+                        result.violations,
+                        result.steps,
+                        rng,
+                        functools.partial(_step, result),
+                        wait_connected,
+                    )
                 else:
                     await apply_fault(kind, arg, sim, risk)
             before = risk.trading_state
