@@ -162,13 +162,24 @@ async def _close_all_on_a_full_disk(
     since = len(sim.received_orders)
     connected = gw.connection.is_connected
     try:
-        await gw.close_all_positions("EMERGENCY_STOP", 2.0, only_ours=True)
+        results = await gw.close_all_positions("EMERGENCY_STOP", 2.0, only_ours=True)
     except JournalError as exc:
         violations.append(f"journal_full: close_all raised {exc!r}: protection stopped by a disk")
         return
     except Exception as exc:  # the engine's own step reports what else may be raised
         await run_step("journal_full close_all", _raise(exc))
         return
+    filled = {
+        f"{o.symbol}:{o.expiry}:{o.right}:{o.strike:g}"
+        for o in sim.received_orders[since:]
+        if o.action == "SELL" and o.filled > 0
+    }
+    violations += [
+        f"journal_full: the close of {r.contract_key} reported {r.status.value} though it "
+        f"filled ({r.rejection_reason})"
+        for r in results
+        if r.status.value in ("failed", "rejected") and r.contract_key in filled
+    ]
     if connected and gw.connection.is_connected and risk.trading_state is not TradingState.HALTED:
         missing = _unclosed(sim, before, since)
         if missing:
