@@ -202,8 +202,9 @@ async def _protective_cycle(
     state = risk.trading_state
     since = len(sim.received_orders)
     report = await run_step(f"{name} cycle", orch.run_cycle())
-    if report is None or not report.market_open or report.errors or not report.connected:
-        return  # nothing to hold it to: a failed step is reported, the market closed
+    other_errors = [e for e in (report.errors if report else []) if "market data" not in e]
+    if report is None or not report.market_open or other_errors or not report.connected:
+        return  # nothing to hold it to: another step failed (reported), the market closed
     if state is TradingState.HALTED or report.trading_state == TradingState.HALTED.value:
         return  # the kill switch stops closes too (README)
     missing = _unclosed(sim, before, since)
