@@ -38,6 +38,13 @@ execution corrections (exec id revision ``.02``), a client-id change (the bot co
 another client id over the same journal), a journal write error right after an order is
 sent, and a second instance on another client id over the same journal. Orders are of 1-4
 contracts (partial fills of 2-4 included).
+
+And issue 14's faults (``chaos/protective.py``), each a short drill with its own check: total
+loss of market data for 5.5-7 minutes (the quarantine closes), a gateway clock that never
+answers (no entry that cycle), no bid on held options (the stop closes), a full disk for one
+step (closes still go out, none is reported failed when it filled, and the journal learns of
+them afterwards), a day boundary, and a reconnect to a live-style account (HALTED, nothing
+sent, an operator's resume included).
 """
 
 from __future__ import annotations
