@@ -259,6 +259,77 @@ async def test_a_resting_dry_run_order_survives_a_restart(tmp_path: Path) -> Non
 
 
 @pytest.mark.dates
+async def test_a_resting_paper_order_adopted_after_a_restart_goes_on_resting(
+    tmp_path: Path,
+) -> None:
+    """The paper twin of the test above. Before: reconciliation adopted the working entry
+    with the deadline of an order that does not rest (intent + order_timeout), so the first
+    cycle of the new process cancelled it; it rests until filled or the close, as it did
+    before the restart."""
+    home = tmp_path / "paper"
+    async with trading_rig(home, mode=ExecutionMode.PAPER, at=MONDAY, name="restart") as rig:
+        sim = rig.sim
+        spy_id = sim.catalog.find(symbol="SPY")[0].con_id
+        spy = sim.market.price(spy_id)
+        sim.market.set_override("SPY", spy * 1.004)
+        sim.clock.set(at(10, 32))
+        strategy = StrategyA(
+            sim.clock,
+            selection=SelectionConfig(max_contracts=1),
+            params=StrategyAParams(0.0, 100.0),
+        )
+        orch = rig.orchestrator(
+            [strategy], symbols=("SPY",), entry_limit="mid", order_timeout=1.0, rest_entries=True
+        )
+        report = await orch.run_cycle()
+        [entry] = [a for a in report.actions if a.kind == "entry"]
+        assert entry.status == OrderStatus.PENDING.value and "working" in entry.reason
+        client_id = rig.gateway.connection.client_id  # the same bot comes back: same id
+        await rig.aclose()
+
+        from ibkr_trader.testing import build_rig
+
+        again = await build_rig(
+            sim, home, ExecutionMode.PAPER, name="restart", client_id=client_id
+        )
+        try:
+            orch2 = again.orchestrator(
+                [StrategyC(reason="closures only")],
+                symbols=("SPY",),
+                order_timeout=1.0,
+                rest_entries=True,
+            )
+            sim.clock.set(at(10, 36))  # minutes past intent + order_timeout
+            first = await orch2.run_cycle()  # reconciliation adopts it
+            assert first.reconciliation is not None and first.reconciliation.ok, first.errors
+            [order] = [o for o in sim.received_orders if o.order_ref == entry.order_id]
+            assert not order.is_done, f"the adopted entry was ended: {first.actions}"
+            [adopted] = again.risk.exposure.working(ours=True)
+            assert adopted.deadline is not None
+            assert adopted.deadline.astimezone(NY).strftime("%H:%M") == "16:00"
+            row = again.journal.find_order(entry.order_id)
+            assert row is not None and row.intent.limit_price is not None
+            sim.clock.set(at(10, 40))
+            for factor in (0.999, 0.998, 0.997, 0.996, 0.995, 0.994):
+                if sim.market.quote(row.intent.con_id).ask <= row.intent.limit_price:
+                    break
+                sim.market.set_override("SPY", spy * 1.004 * factor)
+            for _ in range(200):
+                if order.status == "Filled":
+                    break
+                await asyncio.sleep(0.05)
+            assert order.status == "Filled"
+            await asyncio.sleep(0.2)
+            later = await orch2.run_cycle()
+            assert not later.errors, later.errors
+            final = again.journal.find_order(entry.order_id)
+            assert final is not None and final.state.is_final, final
+            assert final.state.filled == 1
+        finally:
+            await again.aclose()
+
+
+@pytest.mark.dates
 @pytest.mark.parametrize("mode", [ExecutionMode.DRY_RUN, ExecutionMode.PAPER])
 async def test_one_entry_at_a_time_while_one_rests(tmp_path: Path, mode: ExecutionMode) -> None:
     async with trading_rig(tmp_path, mode=mode, at=MONDAY) as rig:

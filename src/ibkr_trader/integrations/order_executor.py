@@ -57,8 +57,10 @@ from ibkr_trader.integrations.feature_flags import DEFAULT_FLAGS, IntegrationFea
 from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
 from ibkr_trader.journal import (
     AsyncJournal,
+    IntentRecord,
     IntentResult,
     JournalError,
+    OrderRow,
     client_order_id_for,
     write_failures_tolerated,
 )
@@ -157,6 +159,32 @@ QuoteSource = Callable[[ContractSpec, float], Awaitable[tuple[Quote, QuoteCheck]
 
 def _now(clock: Clock) -> datetime:
     return clock.now()
+
+
+def _request_from_intent(intent: IntentRecord) -> TradeRequest:
+    """The request a journaled intent was made from (for an order this process did not
+    place: restored after a restart, or adopted at the gateway)."""
+    return TradeRequest(
+        symbol=intent.symbol,
+        action=intent.action,
+        quantity=int(intent.quantity),
+        order_type=intent.order_type,
+        limit_price=intent.limit_price,
+        strategy_id=intent.strategy_id,
+        strategy_name=intent.strategy_id,
+        risk_per_trade=0.0,
+        take_profit_pct=0.0,
+        stop_loss_pct=0.0,
+        expiry=intent.expiry,
+        strike=intent.strike,
+        right=intent.right,
+        operator_id=intent.operator_id,
+        signal_id=intent.signal_id,
+        client_order_id=intent.client_order_id,
+        multiplier=intent.multiplier,
+        reference_price=intent.limit_price,
+        sec_type=intent.sec_type,
+    )
 
 
 class OrderExecutor:
@@ -916,6 +944,17 @@ class OrderExecutor:
             details={"working": True, "deadline": close.isoformat() if close else None},
         )
 
+    def adopted_deadline(self, row: OrderRow) -> datetime | None:
+        """When reconciliation's adopted order of ours is cancelled, by this executor's rule:
+        a limit entry rests (``rest_entries``) as a DAY order until the close of the session
+        it was placed in; None for any other (intent + order_timeout)."""
+        intent = row.intent
+        if not self.rest_entries or intent.is_closing or intent.order_type != "LMT":
+            return None
+        return day_order_close(
+            intent.created_at, self._contracts.listed_hours(intent.con_id), self._hours
+        )
+
     def _keep_in_ledger(self, rest: _Resting, snap: TradeSnapshot) -> None:
         """A resting order is working exposure with its DAY deadline (re-asserted after a
         reconciliation replaced the broker's part of the ledger)."""
@@ -967,27 +1006,7 @@ class OrderExecutor:
                 or not is_working_status(state.status)
             ):
                 continue
-            request = TradeRequest(
-                symbol=intent.symbol,
-                action=intent.action,
-                quantity=int(intent.quantity),
-                order_type=intent.order_type,
-                limit_price=intent.limit_price,
-                strategy_id=intent.strategy_id,
-                strategy_name=intent.strategy_id,
-                risk_per_trade=0.0,
-                take_profit_pct=0.0,
-                stop_loss_pct=0.0,
-                expiry=intent.expiry,
-                strike=intent.strike,
-                right=intent.right,
-                operator_id=intent.operator_id,
-                signal_id=intent.signal_id,
-                client_order_id=coid,
-                multiplier=intent.multiplier,
-                reference_price=intent.limit_price,
-                sec_type=intent.sec_type,
-            )
+            request = _request_from_intent(intent)
             contract = replace(self._contract_spec(request), con_id=intent.con_id)
             records = await self._journal.call(journal.fills, None, None, 1000, coid)
             fills = [
@@ -1014,6 +1033,40 @@ class OrderExecutor:
             )
             restored.append(coid)
         return restored
+
+    async def adopt_resting(self) -> list[str]:
+        """Our limit entries that reconciliation adopted at the gateway (placed before a
+        restart or a reconnect, re-attached by the connection) are looked after like the ones
+        this process placed: fills journaled, cancelled at the close or on a HALT. Paper only
+        (the dry-run venue restores its own: :meth:`restore_working`). Returns their ids."""
+        if not self.rest_entries or isinstance(self._venue, DryRunVenue):
+            return []
+        journal = self._journal.journal
+        client_id = self._connection.client_id
+        adopted: list[str] = []
+        for order in self._risk_manager.exposure.working(ours=True, closing=False):
+            if (
+                order.ref in self._resting
+                or order.local
+                or not order.sent
+                or not order.order_id
+                or (order.client_id and order.client_id != client_id)
+            ):
+                continue
+            handle = self._venue.find(order.order_id)
+            if handle is None or handle.snapshot().is_done:
+                continue
+            row = await self._journal.call(journal.find_order, order.ref)
+            if row is None or row.intent.is_closing or row.intent.order_type != "LMT":
+                continue
+            request = _request_from_intent(row.intent)
+            validation = ValidationResult(approved=True, decision_id=row.intent.decision_id)
+            deadline = order.deadline or self.adopted_deadline(row)
+            rest = _Resting(request, validation, handle, 0.0, deadline)
+            self._resting[order.ref] = rest
+            self._keep_in_ledger(rest, handle.snapshot())
+            adopted.append(order.ref)
+        return adopted
 
     async def check_working(self, timeout: float = 10.0) -> list[OrderResult]:
         """Look after the resting entries (every cycle): re-price them at the venue (dry-run:

@@ -161,6 +161,8 @@ class TradingOrchestrator:
         )
         if self.reconciler.venue_orders is None:
             self.reconciler.venue_orders = gateway.executor.venue_orders
+        if self.reconciler.adopted_deadline is None:
+            self.reconciler.adopted_deadline = gateway.executor.adopted_deadline
         self.alerts = alerts or AlertHook()
         if not self.alerts.has_sink:
             self.alerts.set_sink(gateway.journal.record_event)
@@ -542,6 +544,10 @@ class TradingOrchestrator:
 
     async def _check_working(self, report: CycleReport) -> None:
         executor = self.gateway.executor
+        try:
+            await executor.adopt_resting()
+        except (JournalError, RuntimeError) as exc:
+            report.errors.append(f"adopted working orders not taken over: {_short(exc)}")
         if not executor.resting:
             return
         try:

@@ -318,6 +318,9 @@ class Reconciler:
         self._clock = clock
         self._lock = asyncio.Lock()
         self.order_timeout = float(order_timeout)
+        # when an adopted order of ours is cancelled, if not intent + order_timeout: the
+        # executor's rule (a resting entry is a DAY order: the session's close); None: default
+        self.adopted_deadline: Callable[[OrderRow], datetime | None] | None = None
 
     async def reconcile(
         self, trigger: str = "start-up", timeout: float = 30.0
@@ -526,9 +529,14 @@ class Reconciler:
         adopt = getattr(self._broker, "adopt_order", None)
         if callable(adopt):
             adopt(info.order_id, info.client_id, info.perm_id)
-        return working_order(
-            info, row, row.intent.created_at + timedelta(seconds=self.order_timeout)
-        )
+        return working_order(info, row, self._deadline(row))
+
+    def _deadline(self, row: OrderRow) -> datetime:
+        """When an adopted order is cancelled: what it would have been before the restart (a
+        resting entry at the session's close), else the intent's time plus order_timeout."""
+        rule = self.adopted_deadline
+        deadline = rule(row) if rule is not None else None
+        return deadline or row.intent.created_at + timedelta(seconds=self.order_timeout)
 
     @staticmethod
     def _foreign(info: OrderInfo) -> WorkingOrder:
@@ -676,9 +684,10 @@ class Reconciler:
 
         avg = await self._record_gateway_status(coid, info, {"reconciliation": trigger})
         if is_working_status(info.status):
+            deadline = self._deadline(row)
             reason = (
                 f"still working at the gateway ({info.status}, filled {info.filled:g}); "
-                f"adopted: cancelled at its deadline ({self.order_timeout:g}s after the intent)"
+                f"adopted: cancelled at its deadline ({deadline.isoformat(timespec='seconds')})"
             )
             return ResolvedIntent(coid, "working", reason)
         outcome, status = _final_outcome(info.status, info.filled, float(intent.quantity))
