@@ -355,7 +355,14 @@ class Stack:
             self.client_id,
             self.sim.clock,
         )
-        await self.gw.connect(timeout=5.0)
+        for attempt in range(5):  # a supervisor restarts a bot whose connect failed
+            try:
+                await self.gw.connect(timeout=5.0)
+                break
+            except EXPECTED:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2)
         if TradingOrchestrator is not None:
             self.orch = TradingOrchestrator(
                 self.gw,
