@@ -127,6 +127,32 @@ async def test_partial_fill_is_reported_with_the_filled_quantity(
     assert cancelled.snapshot().filled == 5
 
 
+async def test_a_corrected_execution_of_a_partial_fill_is_counted_once(
+    gateway: SimulatedGateway,
+    conn: IBKRConnection,
+    contracts: ContractManager,
+    provider: MarketDataProvider,
+) -> None:
+    """Before: the snapshot summed the fills, so a correction (exec id .02) counted the
+    execution twice: 'filled 2 of 3' with 1 filled at the gateway, and the RiskManager took
+    the working rest for 1 instead of 2 (the seeded chaos engine, seed 6013: position plus
+    working buys 5 against a limit of 4)."""
+    spy = await _spy(contracts)
+    gateway.faults.partial_fill(0.34)
+    gateway.faults.correct_executions()
+    handle = await conn.place_order(spy, await _marketable_buy(provider, spy, 3), 3.0)
+    for _ in range(150):
+        if len(handle.snapshot().fills) >= 2:  # the execution and its correction
+            break
+        await asyncio.sleep(0.02)
+    snap = handle.snapshot()
+    assert sorted(f.exec_id[-2:] for f in snap.fills) == ["01", "02"], snap.fills
+    [order] = gateway.received_orders
+    assert order.filled == 1
+    assert snap.filled == 1 and snap.remaining == 2
+    await conn.cancel_order(handle, 3.0)
+
+
 async def test_disconnect_while_waiting_for_a_fill_is_a_typed_error(
     gateway: SimulatedGateway, conn: IBKRConnection, contracts: ContractManager
 ) -> None:

@@ -30,6 +30,7 @@ from ibkr_trader.broker.exceptions import (
     GatewayDisconnectedError,
     OrderRejectedError,
 )
+from ibkr_trader.orders.ids import exec_id_base, exec_revision
 from ibkr_trader.orders.lifecycle import IB_ACKNOWLEDGED_STATUSES, IB_DONE_STATUSES
 
 # the one IB-status vocabulary lives in orders.lifecycle (pure: it imports only models)
@@ -210,7 +211,14 @@ def snapshot_trade(trade: IBTrade) -> TradeSnapshot:
                 commission=commission,
             )
         )
-    filled_by_fills = sum(f.shares for f in fills)
+    # a correction (exec id X.02) replaces the execution it corrects (X.01): count it once
+    latest: dict[str, FillInfo] = {}
+    for f in fills:
+        base = exec_id_base(f.exec_id)
+        kept = latest.get(base)
+        if kept is None or exec_revision(f.exec_id) >= exec_revision(kept.exec_id):
+            latest[base] = f
+    filled_by_fills = sum(f.shares for f in latest.values())
     filled = max(_float(status.filled), filled_by_fills)
     total = _float(trade.order.totalQuantity)
     remaining = _float(status.remaining)
