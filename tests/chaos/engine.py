@@ -339,8 +339,11 @@ def _only_ours(method: Any) -> dict[str, Any]:
 class Stack:
     """The trading side of an in-process scenario; rebuilt on a client-id change."""
 
-    def __init__(self, sim: SimulatedGateway, workdir: Path, client_id: int) -> None:
+    def __init__(
+        self, sim: SimulatedGateway, workdir: Path, client_id: int, rest_entries: bool = False
+    ) -> None:
         self.sim, self.workdir, self.client_id = sim, workdir, client_id
+        self.rest_entries = rest_entries
         self.journal: Journal | None = None
         self.risk: RiskManager | None = None
         self.gw: IBKRGateway | None = None
@@ -370,6 +373,7 @@ class Stack:
                 clock=self.sim.clock,
                 timeout=2.0,
                 order_timeout=1.0,
+                rest_entries=self.rest_entries,
             )
 
     async def reconcile(self, trigger: str) -> Any:
@@ -403,6 +407,16 @@ async def _while_restarting(
             break
         await asyncio.sleep(0.005)
     await task
+
+
+def _entries_working(sim: SimulatedGateway, client_id: int) -> list[str]:
+    """Our entries (BUY, our orderRef, this client id: the one that can cancel them) still
+    working at the simulator."""
+    return [
+        o.order_ref
+        for o in sim.received_orders
+        if o.order_ref and not o.is_done and o.action == "BUY" and o.client_id == client_id
+    ]
 
 
 def _fail_once_after_send(gw: IBKRGateway) -> None:
@@ -441,7 +455,10 @@ async def _inprocess_scenario(
 ) -> None:
     rng = random.Random(seed)
     sim.seed_position(sim.accounts[0], FOREIGN[0], FOREIGN[1], 150.0)
-    stack = Stack(sim, workdir, 7)
+    # half the scenarios run as the README's configuration does: limit entries rest (DAY)
+    # past their wait instead of being cancelled (a separate stream: the steps stay the same)
+    rest_entries = random.Random(seed * 7919 + 1).random() < 0.5
+    stack = Stack(sim, workdir, 7, rest_entries)
     try:
         await stack.start()
         assert stack.gw is not None
@@ -455,7 +472,7 @@ async def _inprocess_scenario(
                 result.steps.append(f"fault {kind} {arg}")
                 if kind == "client_id":
                     await stack.stop()
-                    stack = Stack(sim, workdir, stack.client_id + 1)
+                    stack = Stack(sim, workdir, stack.client_id + 1, rest_entries)
                     await stack.start()
                     await _step(
                         result, "reconcile (client id change)", stack.reconcile("client id change")
@@ -479,6 +496,13 @@ async def _inprocess_scenario(
                     )
                 else:
                     await apply_fault(kind, arg, sim, risk)
+                if kind == "halt" and stack.orch is not None:
+                    # the operator halts; the bot's next cycle follows before any resume
+                    await _step(result, "cycle after halt", stack.orch.run_cycle())
+                    result.violations += [
+                        f"step {i}: entry {ref} still working after a cycle in HALTED"
+                        for ref in _entries_working(sim, stack.client_id)
+                    ]
             before = risk.trading_state
             action = rng.choice(
                 [
@@ -531,12 +555,8 @@ async def _inprocess_scenario(
             # entered during the cycle is acted on by the next one)
             if action == "cycle" and before in stopped and state in stopped:
                 result.violations += [
-                    f"step {i}: entry {o.order_ref} still working after a {state.value} cycle"
-                    for o in sim.received_orders
-                    if o.order_ref
-                    and not o.is_done
-                    and o.action == "BUY"
-                    and o.client_id == stack.client_id
+                    f"step {i}: entry {ref} still working after a {state.value} cycle"
+                    for ref in _entries_working(sim, stack.client_id)
                 ]
             if risk.trading_state is TradingState.HALTED and rng.random() < 0.7:
                 risk.resume("chaos: operator resume")

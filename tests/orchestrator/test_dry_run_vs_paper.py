@@ -289,9 +289,7 @@ async def test_a_resting_paper_order_adopted_after_a_restart_goes_on_resting(
 
         from ibkr_trader.testing import build_rig
 
-        again = await build_rig(
-            sim, home, ExecutionMode.PAPER, name="restart", client_id=client_id
-        )
+        again = await build_rig(sim, home, ExecutionMode.PAPER, name="restart", client_id=client_id)
         try:
             orch2 = again.orchestrator(
                 [StrategyC(reason="closures only")],
