@@ -65,6 +65,7 @@ class ClosureReason(StrEnum):
     DATA_QUARANTINE = "DATA_QUARANTINE"
     MANUAL = "MANUAL"
     STRATEGY_EXIT = "STRATEGY_EXIT"
+    OPTION_EXPIRY = "OPTION_EXPIRY"  # IB's own booking: expired, exercised or assigned
 
 
 class OrderAction(StrEnum):

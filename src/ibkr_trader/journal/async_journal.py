@@ -186,6 +186,9 @@ class AsyncJournal:
 
     # --- the write methods, async -------------------------------------------------------
 
+    async def record_settlement(self, exec_id: str, **kwargs: Any) -> Recorded:
+        return await self.call(self._journal.record_settlement, exec_id, **kwargs)
+
     async def record_risk_decision(self, request: TradeRequest, result: ValidationResult) -> int:
         return await self.call(self._journal.record_risk_decision, request, result)
 

@@ -77,7 +77,12 @@ from ibkr_trader.models import (
     ValidationResult,
 )
 from ibkr_trader.models import OrderStatus as _OrderStatus
-from ibkr_trader.orders.ids import client_order_id_for, exec_id_base, exec_revision
+from ibkr_trader.orders.ids import (
+    client_order_id_for,
+    exec_id_base,
+    exec_revision,
+    settlement_order_id,
+)
 
 DEFAULT_BUSY_TIMEOUT: Final[float] = 5.0
 HOME_ENV: Final[str] = "IBKR_TRADER_HOME"
@@ -716,6 +721,123 @@ class Journal:
             row = conn.execute("SELECT id FROM fills WHERE exec_id = ?", (exec_id,)).fetchone()
             return Recorded(int(row[0]), True)
         return Recorded(_rowid(cur), False)
+
+    def record_settlement(
+        self,
+        exec_id: str,
+        *,
+        contract: ContractSpec,
+        side: str,
+        quantity: float,
+        price: float,
+        at: datetime,
+        outcome: str,
+        option_key: str,
+    ) -> Recorded:
+        """One leg of IB's own booking at an option's expiry (no order of ours: order id 0):
+        the option leaving the book (``contract`` is the option) or the shares an exercise or
+        assignment delivered (``contract`` the underlying). One transaction writes it as ours:
+        a final intent ``SETTLEMENT`` (the operator and strategy of the last intent on the
+        option), its fill, and for the option leg the closure ``OPTION_EXPIRY``. Idempotent on
+        the exec id (a second call is a duplicate)."""
+        _check_fill(exec_id, quantity, price if price > 0 else 1.0)  # an expiry books at 0
+        if not math.isfinite(price) or price < 0:
+            raise ValueError(f"settlement price must be finite and >= 0, got {price!r}")
+        coid = settlement_order_id(exec_id)
+        mode = self._mode.value
+        with self._write("record_settlement") as conn:
+            known = conn.execute("SELECT id FROM fills WHERE exec_id = ?", (exec_id,)).fetchone()
+            if known is not None:
+                return Recorded(int(known[0]), True)
+            last = conn.execute(
+                "SELECT operator_id, strategy_id FROM intents WHERE mode = ? AND contract_key = ? "
+                "ORDER BY id DESC LIMIT 1",
+                (mode, option_key),
+            ).fetchone()
+            operator, strategy = (str(last[0]), str(last[1])) if last else ("IB", "settlement")
+            now = self._now()
+            option_leg = contract.key == option_key
+            conn.execute(
+                "INSERT INTO intents (mode, client_order_id, created_at, operator_id, "
+                "decision_id, symbol, contract_key, sec_type, expiry, strike, right, "
+                "multiplier, con_id, action, quantity, order_type, limit_price, strategy_id, "
+                "signal_id, is_closing, closure_reason) "
+                "VALUES (?,?,?,?,NULL,?,?,?,?,?,?,?,?,?,?,'SETTLEMENT',NULL,?,?,?,?)",
+                (
+                    mode,
+                    coid,
+                    now,
+                    operator,
+                    contract.symbol.upper(),
+                    contract.key,
+                    contract.sec_type,
+                    contract.expiry,
+                    float(contract.strike),
+                    contract.right,
+                    int(contract.multiplier or 1) if contract.sec_type != "STK" else 1,
+                    int(contract.con_id),
+                    _side(side),
+                    round(quantity),
+                    strategy,
+                    outcome,
+                    int(option_leg),
+                    ClosureReason.OPTION_EXPIRY.value if option_leg else None,
+                ),
+            )
+            conn.execute(
+                "INSERT INTO order_state (client_order_id, mode, status, filled, remaining, "
+                "avg_price, is_final, updated_at) VALUES (?,?,'Filled',?,0,?,1,?)",
+                (coid, mode, float(quantity), float(price), now),
+            )
+            recorded = self._insert_fill(
+                conn,
+                exec_id=exec_id,
+                client_order_id=coid,
+                symbol=contract.symbol,
+                contract_key=contract.key,
+                side=side,
+                quantity=quantity,
+                price=price,
+                at=at,
+                broker_order_id=None,
+                perm_id=None,
+                simulated=False,
+            )
+            if option_leg:
+                conn.execute(
+                    "INSERT INTO closures (mode, at, client_order_id, symbol, contract_key, "
+                    "quantity, reason, detail_json) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        mode,
+                        now,
+                        coid,
+                        contract.symbol.upper(),
+                        contract.key,
+                        float(quantity),
+                        ClosureReason.OPTION_EXPIRY.value,
+                        _dumps({"outcome": outcome, "exec_id": exec_id}),
+                    ),
+                )
+            conn.execute(
+                "INSERT INTO events (mode, at, kind, detail_json) VALUES (?,?,?,?)",
+                (
+                    mode,
+                    now,
+                    "option_settled",
+                    _dumps(
+                        {
+                            "exec_id": exec_id,
+                            "contract": contract.key,
+                            "option": option_key,
+                            "side": _side(side),
+                            "quantity": quantity,
+                            "price": price,
+                            "outcome": outcome,
+                        }
+                    ),
+                ),
+            )
+        return recorded
 
     def record_commission(
         self,

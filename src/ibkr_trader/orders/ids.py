@@ -54,6 +54,12 @@ def client_order_id_for(
     return f"{operator}-{strategy}-{digest}"
 
 
+def settlement_order_id(exec_id: str) -> str:
+    """The client order id the journal gives one leg of IB's own booking at an option's
+    expiry (an execution without an order): one per execution."""
+    return f"settlement-{exec_id}"
+
+
 def exec_id_base(exec_id: str) -> str:
     """One execution across its revisions: ``X.01`` and its correction ``X.02`` share ``X``.
 

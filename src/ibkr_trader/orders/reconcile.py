@@ -47,11 +47,12 @@ from typing import Any, Protocol
 
 from ibkr_trader.broker.connection import ExecutionInfo, OrderInfo
 from ibkr_trader.broker.exceptions import BrokerError
-from ibkr_trader.clock import Clock
+from ibkr_trader.clock import Clock, ny_date
 from ibkr_trader.journal import AsyncJournal, JournalError, OrderRow
 from ibkr_trader.logging import get_logger
 from ibkr_trader.models import ClosureReason, ExecutionMode, OrderStatus, TradingState
 from ibkr_trader.orders.exposure import WorkingOrder
+from ibkr_trader.orders.ids import settlement_order_id
 from ibkr_trader.orders.lifecycle import LOST, is_working_status, outcome
 from ibkr_trader.risk import RiskManager
 from ibkr_trader.risk.manager import ORIGIN_RECONCILIATION
@@ -549,8 +550,21 @@ class Reconciler:
         unknown: dict[int, UnknownBrokerOrder],
     ) -> list[str]:
         recorded: list[str] = []
+        executions = list(executions)
+        legs = await self._settlement_legs(executions)
         for ex in executions:
+            leg = legs.get(ex.exec_id)
+            if leg is not None:
+                if await self._record_settlement(ex, *leg):
+                    recorded.append(ex.exec_id)
+                continue
             row: OrderRow | None = await lookup(ex.order_ref, ex.perm_id, ex.contract.key, ex.side)
+            if row is None and ex.order_id == 0:
+                settled = await self._journal.call(
+                    self._journal.journal.find_order, settlement_order_id(ex.exec_id)
+                )
+                if settled is not None:  # a settlement leg journaled earlier
+                    continue
             if row is None:
                 key = ex.perm_id or -ex.order_id
                 if key not in unknown:
@@ -596,6 +610,85 @@ class Reconciler:
                 price=ex.price,
             )
         return recorded
+
+    async def _settlement_legs(
+        self, executions: Sequence[ExecutionInfo]
+    ) -> dict[str, tuple[str, str]]:
+        """IB's own booking at an option's expiry, for a position of ours: exec id ->
+        (the option's key, expired | exercised | assigned). An execution without an order
+        (order id 0) that takes one of our options off the book on or after its expiry day is
+        the option leg; the underlying's execution at the strike at the same time, for the
+        option's quantity times its multiplier, is the share leg of an exercise or assignment.
+        Anything else without an order is someone else's (reported as unknown)."""
+        journal = self._journal.journal
+        ours = await self._journal.call(journal.our_net_positions)
+        legs: dict[str, tuple[str, str]] = {}
+        options = [
+            ex
+            for ex in executions
+            if ex.order_id == 0
+            and ex.contract.is_option
+            and ours.get(ex.contract.key, 0) != 0
+            and ex.contract.expiry
+            and ny_date(ex.time).strftime("%Y%m%d") >= ex.contract.expiry[:8]
+        ]
+        for opt in options:
+            c = opt.contract
+            shares = abs(opt.shares) * float(c.multiplier or 1)
+            share_leg = next(
+                (
+                    ex
+                    for ex in executions
+                    if ex.order_id == 0
+                    and ex.contract.sec_type == "STK"
+                    and ex.contract.symbol == c.symbol
+                    and abs(ex.price - c.strike) < 1e-6
+                    and abs(ex.shares - shares) < 1e-6
+                    and abs((ex.time - opt.time).total_seconds()) <= 1.0
+                    and ex.exec_id not in legs
+                ),
+                None,
+            )
+            long = opt.side.upper() in ("SLD", "SELL")  # a long option leaves by a sale
+            outcome = "expired" if share_leg is None else ("exercised" if long else "assigned")
+            legs[opt.exec_id] = (c.key, outcome)
+            if share_leg is not None:
+                legs[share_leg.exec_id] = (c.key, outcome)
+        return legs
+
+    async def _record_settlement(self, ex: ExecutionInfo, option_key: str, outcome: str) -> bool:
+        """Journal one settlement leg as ours (and the ledger takes it); False if known."""
+        if not (math.isfinite(ex.shares) and ex.shares > 0 and math.isfinite(ex.price)):
+            return False
+        result = await self._journal.record_settlement(
+            ex.exec_id,
+            contract=ex.contract,
+            side=ex.side,
+            quantity=ex.shares,
+            price=ex.price,
+            at=ex.time,
+            outcome=outcome,
+            option_key=option_key,
+        )
+        if result.duplicate:
+            return False
+        signed = int(ex.shares) if ex.side.upper() in ("BOT", "BUY") else -int(ex.shares)
+        self._risk.on_fill(
+            ex.contract.key,
+            ex.contract.symbol,
+            signed,
+            ex.time,
+            ref=settlement_order_id(ex.exec_id),
+        )
+        _log.warning(
+            "option_settled",
+            contract=ex.contract.key,
+            option=option_key,
+            outcome=outcome,
+            quantity=signed,
+            price=ex.price,
+        )
+        return True
 
     async def _record_gateway_status(
         self, coid: str, info: OrderInfo, detail: dict[str, Any]
