@@ -265,6 +265,23 @@ async def test_a_position_partly_foreign_is_alerted_and_only_our_part_closed(
         assert [o.total_quantity for o in sells] == [1]
 
 
+async def test_a_resting_entry_partly_filled_is_ours_at_once(tmp_path: Path) -> None:
+    """Before: the fills of a resting entry were journaled only when it ended, so its filled
+    part looked foreign and an emergency close-all left it alone (chaos seed 5, with resting
+    entries)."""
+    async with trading_rig(tmp_path, start=MONDAY, limits=ROOMY) as rig:
+        sim, gw = rig.sim, rig.gateway
+        gw.executor.rest_entries = True
+        contract = await near_money_option(gw, sim.clock.now())
+        sim.faults.partial_fill(0.5)  # 1 of 2 fills, the rest keeps working
+        result = await buy(rig, contract, 1, 2)
+        assert result.status is OrderStatus.PENDING and result.fill_quantity == 1, result
+        assert rig.journal.our_net_positions() == {contract.key: 1}
+        sim.faults.clear()
+        closes = await gw.close_all_positions("EMERGENCY_STOP", 5.0, only_ours=True)
+        assert [(r.status, r.fill_quantity) for r in closes] == [(OrderStatus.FILLED, 1)], closes
+
+
 # ----------------------------------------------------------------------------- item 5
 
 

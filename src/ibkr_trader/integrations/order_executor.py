@@ -923,6 +923,7 @@ class OrderExecutor:
         snap = handle.snapshot()
         self._keep_in_ledger(self._resting[coid], snap)
         await self._record_snapshot(request, snap)
+        await self._record_new_fills(request, snap)  # a part filled before it rests is ours
         buy = request.action == "BUY"
         side = "ask" if buy else "bid"
         touch = (quote.ask if buy else quote.bid) if quote is not None else None
@@ -1096,6 +1097,7 @@ class OrderExecutor:
                     why = "DAY order: the session closed"
                 else:
                     self._keep_in_ledger(rest, snap)
+                    await self._record_new_fills(request, snap)
                     continue
                 snap = await self._cancel_rest(handle, request)
             result = await self._finish(
@@ -1240,6 +1242,26 @@ class OrderExecutor:
             )
         return handle.snapshot()
 
+    async def _record_new_fills(self, request: TradeRequest, snap: TradeSnapshot) -> None:
+        """Journal the order's executions not journaled yet (the journal ignores a known exec
+        id), each fed to the RiskManager once."""
+        coid, side = request.client_order_id, request.action
+        for fill in snap.fills:
+            new = await self._venue.record_fill(
+                coid, request.contract_key, request.symbol, side, snap, fill
+            )
+            if new:
+                signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
+                self._risk_manager.on_fill(
+                    request.contract_key, request.symbol, signed, fill.time, ref=coid
+                )
+
+    async def record_working_fills(self) -> None:
+        """Journal the fills the resting entries have had so far: a partly filled entry is
+        a position of ours at once (protected like any other, not taken for a foreign one)."""
+        for rest in list(self._resting.values()):
+            await self._record_new_fills(rest.request, rest.handle.snapshot())
+
     async def _record_snapshot(self, request: TradeRequest, snap: TradeSnapshot) -> None:
         await self._journal.record_status(
             request.client_order_id,
@@ -1282,16 +1304,7 @@ class OrderExecutor:
             )
         else:
             await self._record_snapshot(request, snap)
-        side = request.action
-        for fill in snap.fills:
-            new = await self._venue.record_fill(
-                coid, request.contract_key, request.symbol, side, snap, fill
-            )
-            if new:
-                signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
-                self._risk_manager.on_fill(
-                    request.contract_key, request.symbol, signed, fill.time, ref=coid
-                )
+        await self._record_new_fills(request, snap)
         filled = round(snap.filled)
         avg = snap.avg_fill_price if math.isfinite(snap.avg_fill_price) and filled else None
         common: dict[str, Any] = {

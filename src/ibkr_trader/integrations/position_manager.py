@@ -525,6 +525,8 @@ class PositionManager:
             closure = ClosureReason(reason)
         except ValueError:
             raise GatewayError(f"unknown closure reason {reason!r}") from None
+        with tolerate_write_failures():  # the resting entries' fills so far are ours
+            await self._executor.record_working_fills()
         try:
             positions = await self.get_all(min(timeout / 3, 10.0))
         except (BrokerError, TimeoutError) as exc:
