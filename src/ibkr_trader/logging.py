@@ -1,4 +1,9 @@
-"""structlog configuration, with account ids redacted from every event."""
+"""structlog configuration, with account ids redacted from every event.
+
+structlog is imported at the first log call or configuration, not when a module asks for a
+logger: every module holds one, and a command such as ``halt`` or ``journal`` that never logs
+must not pay for structlog (and the rich tracebacks it loads) at start-up.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,6 @@ import logging
 import sys
 from collections.abc import MutableMapping
 from typing import Any
-
-import structlog
 
 from ibkr_trader.redaction import redact
 
@@ -115,6 +118,8 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     logging.getLogger().setLevel(level.upper())
     install_redaction()
+    import structlog
+
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )
@@ -133,6 +138,25 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
     )
 
 
+class _Logger:
+    """A structlog logger for one component, made at its first use (module docstring)."""
+
+    __slots__ = ("_name", "_target")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._target: Any = None
+
+    def __getattr__(self, attr: str) -> Any:
+        target = self._target
+        if target is None:
+            import structlog
+
+            # structlog's own proxy: it follows a later configure() (tests capture with it)
+            target = self._target = structlog.get_logger(self._name)
+        return getattr(target, attr)
+
+
 def get_logger(name: str) -> Any:
     """A structlog logger bound to a component name."""
-    return structlog.get_logger(name)
+    return _Logger(name)
