@@ -201,6 +201,25 @@ async def test_one_day_dry_run_and_paper_trade_the_same(tmp_path: Path) -> None:
     assert paper.sent_to_gateway == 3 and dry.sent_to_gateway == 0
 
 
+async def _an_entry_rests(rig: Any) -> tuple[float, Any]:
+    """10:32: strategy A enters at the mid, below the ask: the entry rests. Returns SPY's
+    price before the move up and the entry's cycle action."""
+    sim = rig.sim
+    spy = sim.market.price(sim.catalog.find(symbol="SPY")[0].con_id)
+    sim.market.set_override("SPY", spy * 1.004)
+    sim.clock.set(at(10, 32))
+    strategy = StrategyA(
+        sim.clock, selection=SelectionConfig(max_contracts=1), params=StrategyAParams(0.0, 100.0)
+    )
+    orch = rig.orchestrator(
+        [strategy], symbols=("SPY",), entry_limit="mid", order_timeout=1.0, rest_entries=True
+    )
+    report = await orch.run_cycle()
+    [entry] = [a for a in report.actions if a.kind == "entry"]
+    assert entry.status == OrderStatus.PENDING.value and "working" in entry.reason
+    return spy, entry
+
+
 @pytest.mark.dates
 async def test_a_resting_dry_run_order_survives_a_restart(tmp_path: Path) -> None:
     """The dry-run venue keeps its working orders in the journal: a restart reloads them
@@ -208,21 +227,7 @@ async def test_a_resting_dry_run_order_survives_a_restart(tmp_path: Path) -> Non
     home = tmp_path / "dry"
     async with trading_rig(home, mode=ExecutionMode.DRY_RUN, at=MONDAY, name="restart") as rig:
         sim = rig.sim
-        spy_id = sim.catalog.find(symbol="SPY")[0].con_id
-        spy = sim.market.price(spy_id)
-        sim.market.set_override("SPY", spy * 1.004)
-        sim.clock.set(at(10, 32))
-        strategy = StrategyA(
-            sim.clock,
-            selection=SelectionConfig(max_contracts=1),
-            params=StrategyAParams(0.0, 100.0),
-        )
-        orch = rig.orchestrator(
-            [strategy], symbols=("SPY",), entry_limit="mid", order_timeout=1.0, rest_entries=True
-        )
-        report = await orch.run_cycle()
-        [entry] = [a for a in report.actions if a.kind == "entry"]
-        assert entry.status == OrderStatus.PENDING.value and "working" in entry.reason
+        spy, entry = await _an_entry_rests(rig)
         await rig.aclose()
 
         # a new process: the same journal, a new gateway, executor and orchestrator
@@ -269,21 +274,7 @@ async def test_a_resting_paper_order_adopted_after_a_restart_goes_on_resting(
     home = tmp_path / "paper"
     async with trading_rig(home, mode=ExecutionMode.PAPER, at=MONDAY, name="restart") as rig:
         sim = rig.sim
-        spy_id = sim.catalog.find(symbol="SPY")[0].con_id
-        spy = sim.market.price(spy_id)
-        sim.market.set_override("SPY", spy * 1.004)
-        sim.clock.set(at(10, 32))
-        strategy = StrategyA(
-            sim.clock,
-            selection=SelectionConfig(max_contracts=1),
-            params=StrategyAParams(0.0, 100.0),
-        )
-        orch = rig.orchestrator(
-            [strategy], symbols=("SPY",), entry_limit="mid", order_timeout=1.0, rest_entries=True
-        )
-        report = await orch.run_cycle()
-        [entry] = [a for a in report.actions if a.kind == "entry"]
-        assert entry.status == OrderStatus.PENDING.value and "working" in entry.reason
+        spy, entry = await _an_entry_rests(rig)
         client_id = rig.gateway.connection.client_id  # the same bot comes back: same id
         await rig.aclose()
 
