@@ -65,7 +65,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from chaos.protective import PROTECTIVE_FAULTS, protective_fault
+from chaos.protective import PROTECTIVE_FAULTS, Drill, protective_fault
 from ibkr_trader.broker.connection import IBKRConnection
 from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.clock import Clock
@@ -484,8 +484,7 @@ async def _inprocess_scenario(
                 elif kind == "second_instance":
                     await _second_instance(sim, workdir, result, seed * 100 + i, terms)
                 elif kind in PROTECTIVE_FAULTS:
-                    await protective_fault(
-                        kind,
+                    drill = Drill(
                         stack,
                         sim,
                         result.violations,
@@ -494,6 +493,7 @@ async def _inprocess_scenario(
                         functools.partial(_step, result),
                         wait_connected,
                     )
+                    await protective_fault(kind, drill)
                 else:
                     await apply_fault(kind, arg, sim, risk)
                 if kind == "halt" and stack.orch is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -93,17 +94,23 @@ def next_session_morning(sim: SimulatedGateway) -> datetime:
     raise AssertionError("no session in ten days")
 
 
-async def protective_fault(
-    kind: str,
-    stack: Any,
-    sim: SimulatedGateway,
-    violations: list[str],
-    steps: list[str],
-    rng: random.Random,
-    run_step: Step,
-    wait_connected: Callable[[Any, float], Awaitable[bool]],
-) -> None:
+@dataclass
+class Drill:
+    """What a protective fault acts on and reports to (the engine's scenario)."""
+
+    stack: Any
+    sim: SimulatedGateway
+    violations: list[str]
+    steps: list[str]
+    rng: random.Random
+    run_step: Step
+    wait_connected: Callable[[Any, float], Awaitable[bool]]
+
+
+async def protective_fault(kind: str, drill: Drill) -> None:
     """Run one of :data:`PROTECTIVE_FAULTS` (module docstring) and check what it is for."""
+    stack, sim, violations, steps = drill.stack, drill.sim, drill.violations, drill.steps
+    rng, run_step, wait_connected = drill.rng, drill.run_step, drill.wait_connected
     gw, orch, risk = stack.gw, stack.orch, stack.risk
     faults = sim.faults
     if kind == "day_boundary":
@@ -111,7 +118,7 @@ async def protective_fault(
         steps.append(f"day_boundary: {sim.clock.now().isoformat()}")
         return
     if kind == "live_reconnect":
-        await _live_reconnect(stack, sim, violations, steps, rng, run_step, wait_connected)
+        await _live_reconnect(drill)
         return
     if kind == "journal_full":
         with journal_disk_full(stack.journal):
@@ -212,16 +219,10 @@ async def _protective_cycle(
         violations.append(f"{name}: no close on the wire for {missing} ({report.actions[:4]})")
 
 
-async def _live_reconnect(
-    stack: Any,
-    sim: SimulatedGateway,
-    violations: list[str],
-    steps: list[str],
-    rng: random.Random,
-    run_step: Step,
-    wait_connected: Callable[[Any, float], Awaitable[bool]],
-) -> None:
-    gw, orch, risk = stack.gw, stack.orch, stack.risk
+async def _live_reconnect(drill: Drill) -> None:
+    sim, violations, steps, run_step = drill.sim, drill.violations, drill.steps, drill.run_step
+    gw, orch, risk = drill.stack.gw, drill.stack.orch, drill.stack.risk
+    wait_connected = drill.wait_connected
     sim.state.accounts.setdefault(LIVE_ACCOUNT, Account(LIVE_ACCOUNT, 1_000_000.0))
     sim.faults.log_in_as(LIVE_ACCOUNT)
     since = len(sim.received_orders)
@@ -235,7 +236,7 @@ async def _live_reconnect(
             violations.append(
                 f"live_reconnect: trading {risk.trading_state.value} on a live-style account"
             )
-        if rng.random() < 0.5:  # an operator resumes by mistake: the last check still holds
+        if drill.rng.random() < 0.5:  # an operator resumes by mistake: the last check still holds
             risk.resume("chaos: operator resume on a live account")
             steps.append("live_reconnect: resumed")
         method = gw.close_all_positions
