@@ -277,6 +277,20 @@ async def test_a_day_trade_a_full_disk_refused_still_counts_and_is_written_later
     assert store.risk_state[f"day_trade_marked:{key}"][0] == TODAY.isoformat()
 
 
+async def test_no_day_trade_in_two_weeks_needs_no_calendar() -> None:
+    """``status`` answers fast: with no day trade in the last 14 days the count is 0 without
+    loading the NYSE calendar (pandas); with one, the calendar's window counts it."""
+    from ibkr_trader.risk import checks
+
+    rm, store, clock = make_manager()
+    checks._xnys.cache_clear()
+    assert rm.day_trades_used() == 0
+    assert checks._xnys.cache_info().misses == 0
+    store.record_day_trade("SPY:X", "SPY", TODAY - timedelta(days=1))
+    assert rm.day_trades_used() == 1
+    assert checks._xnys.cache_info().misses == 1
+
+
 async def test_close_on_a_later_day_is_not_a_day_trade() -> None:
     rm, store, clock = make_manager()
     key = entry().contract_key

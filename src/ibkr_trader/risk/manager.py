@@ -56,6 +56,8 @@ from ibkr_trader.risk.checks import (
 from ibkr_trader.risk.config import RiskLimits
 from ibkr_trader.risk.state import RiskStateStore
 
+_PDT_SPAN_DAYS: Final = 14  # calendar days that always hold the PDT window's five sessions
+
 # Who put the trading state where it is (decides what may lift it automatically).
 ORIGIN_OPERATOR: Final = "operator"
 ORIGIN_GOVERNOR: Final = "governor"
@@ -583,6 +585,12 @@ class RiskManager:
         those a full disk has not let us store yet included."""
         day = today or ny_date(self._clock.now())
         self._pay_day_trades()
+        # five NYSE sessions never span more than 14 calendar days: with no day trade in the
+        # last 14 the count is 0, and the NYSE calendar (pandas, ~0.6 s) is not needed
+        if not self._owed_day_trades and not self._store.day_trades_between(
+            day - timedelta(days=_PDT_SPAN_DAYS), day
+        ):
+            return 0
         start = pdt_window_start(day)
         owed = sum(1 for _c, _s, d in self._owed_day_trades if start <= d <= day)
         return len(self._store.day_trades_between(start, day)) + owed
