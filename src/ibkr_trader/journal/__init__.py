@@ -10,11 +10,11 @@ See :mod:`ibkr_trader.journal.store` for the durability and threading contract a
 :class:`AsyncJournal` for use from asyncio code.
 """
 
-from ibkr_trader.journal.async_journal import (
-    AsyncJournal,
-    tolerate_write_failures,
-    write_failures_tolerated,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ibkr_trader.journal.records import (
     BrokerIdsRecord,
     CheckRecord,
@@ -50,6 +50,24 @@ from ibkr_trader.journal.store import (
     default_journal_path,
 )
 from ibkr_trader.orders.ids import client_order_id_for  # its home: orders/ids.py
+
+if TYPE_CHECKING:  # imported on first use (PEP 562): asyncio only for those who need it
+    from ibkr_trader.journal.async_journal import (
+        AsyncJournal,
+        tolerate_write_failures,
+        write_failures_tolerated,
+    )
+
+_ASYNC = frozenset({"AsyncJournal", "tolerate_write_failures", "write_failures_tolerated"})
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _ASYNC:
+        raise AttributeError(f"module 'ibkr_trader.journal' has no attribute {name!r}")
+    value = getattr(importlib.import_module("ibkr_trader.journal.async_journal"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "HOME_ENV",
