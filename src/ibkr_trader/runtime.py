@@ -153,7 +153,9 @@ async def check_gateway_identity(rt: Runtime) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _simulator(config: AppConfig, start: datetime | None) -> AsyncIterator[Any]:
+async def _simulator(
+    config: AppConfig, start: datetime | None, speed: float = 1.0
+) -> AsyncIterator[Any]:
     if config.gateway.port is not None:
         yield None
         return
@@ -171,6 +173,7 @@ async def _simulator(config: AppConfig, start: datetime | None) -> AsyncIterator
         pacing=False,
         calendar=True,
         start=start if start is not None else replay_start(SystemClock().now()),
+        speed=speed,
     )
     async with SimulatedGateway(sim_config) as sim:
         yield sim
@@ -185,17 +188,19 @@ async def open_runtime(
     clock: Clock | None = None,
     client_id: int | None = None,
     start: datetime | None = None,
+    speed: float = 1.0,
 ) -> AsyncIterator[Runtime]:
     """Open the journal, build risk + gateway + orchestrator, connect; close all on exit.
 
     Raises ConfigError / RiskConfigError (configuration), JournalError, and the gateway's
     connection errors (GatewayConnectionError, PaperInterlockError, GatewayIdentityError).
     ``client_id``: another client id than ``[gateway] client_id`` (a second connection while
-    ``run`` holds it). ``start``: the in-process simulator's market instant (``--at``).
+    ``run`` holds it). ``start``: the in-process simulator's market instant (``--at``);
+    ``speed``: how many of its seconds pass in a real one (``--speed``).
     """
     mode = ExecutionMode(config.run.mode)
     limits = config.risk
-    async with _simulator(config, start) as sim:
+    async with _simulator(config, start, speed) as sim:
         the_clock: Clock = clock or (sim.clock if sim is not None else SystemClock())
         journal = await asyncio.to_thread(Journal.open, journal_path_for(config), mode, the_clock)
         ajournal = AsyncJournal(journal)

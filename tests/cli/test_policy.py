@@ -222,6 +222,19 @@ def test_run_at_night_is_a_closed_market_and_a_bad_instant_is_a_usage_error() ->
     assert invoke("run", "--once", "--at", "2026-12-01 10:30", "--port", "4010")[0] == 2
 
 
+def test_run_at_a_faster_market_clock(tmp_path: Path) -> None:
+    code, out, err = invoke("run", "--once", "--json", "--at", "2026-12-01 10:30", "--speed", "60")
+    assert code == 0, err
+    code, out, _ = invoke("journal", "events", "--json")
+    [start, *_] = [r["detail"] for r in last_json(out)["rows"] if r["kind"] == "session_clock"]
+    assert start["speed"] == 60.0
+    # only the in-process simulator's clock can be sped up; 0 and above an hour a second
+    # are usage errors
+    assert invoke("run", "--once", "--speed", "2", "--port", "4010")[0] == 2
+    assert invoke("run", "--once", "--speed", "0")[0] == 2
+    assert invoke("run", "--once", "--speed", "7200")[0] == 2
+
+
 def test_demo_and_sim_take_at() -> None:
     code, out, _ = invoke("demo", "--at", "2026-12-01 10:30")
     assert code == 0, out

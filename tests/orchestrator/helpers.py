@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ibkr_trader.models import ExecutionMode
 from ibkr_trader.risk import RiskLimits
@@ -30,6 +31,7 @@ async def trading_rig(
     alert_timeout: float = 5.0,
     disconnect_minutes: float = 5.0,
     configure: Callable[[SimulatedGateway], None] | None = None,
+    sim_options: dict[str, Any] | None = None,
 ) -> AsyncIterator[Rig]:
     async with _trading_rig(
         tmp_path,
@@ -37,6 +39,7 @@ async def trading_rig(
         at=start,
         calendar=calendar,
         configure=configure,
+        sim_options=sim_options,
         risk_limits=limits or RiskLimits(),
         alert_command=alert_command,
         alert_timeout=alert_timeout,

@@ -21,6 +21,7 @@ journaled, approved risk decision.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -270,3 +271,31 @@ async def test_runner_stops_cleanly_and_journals_the_stop(tmp_path: Path) -> Non
         assert len(reports) == 1 and runner.stopped_by == "SIGTERM"
         [stop] = rig.journal.events(kind="shutdown", limit=5)
         assert stop.detail["stopped_by"] == "SIGTERM" and stop.detail["cycles"] == 1
+
+
+async def test_a_rehearsal_clock_faster_than_real_time_cycles_by_market_time(
+    tmp_path: Path,
+) -> None:
+    """``run --at ... --speed 600``: the simulator's clock runs 600x; the loop cycles every
+    ``interval`` seconds of market time (a tenth of a second of real time for 60 s)."""
+    import time
+
+    from ibkr_trader.orchestrator import OrchestratorRunner
+
+    options = {"speed": 600.0}
+    async with trading_rig(tmp_path, start=MONDAY.astimezone(UTC), sim_options=options) as rig:
+        orch: TradingOrchestrator = rig.orchestrator([StrategyC()], symbols=())
+        runner = OrchestratorRunner(orch, interval=60.0, speed=600.0)
+        real = time.monotonic()
+        task = asyncio.create_task(runner.run())
+        await wait_until(lambda: len(runner.reports) >= 3)
+        runner.request_stop("SIGTERM")
+        reports = await asyncio.wait_for(task, 10.0)
+        real = time.monotonic() - real
+        gaps = [
+            (b.started_at - a.started_at).total_seconds()
+            for a, b in itertools.pairwise(reports)
+        ]
+        assert all(gap >= 60.0 for gap in gaps), gaps  # at least one interval of market time
+        assert real < 60.0  # ... in far less real time
+        assert rig.sim.clock.speed == 600.0

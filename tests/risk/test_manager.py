@@ -282,7 +282,7 @@ async def test_no_day_trade_in_two_weeks_needs_no_calendar() -> None:
     loading the NYSE calendar (pandas); with one, the calendar's window counts it."""
     from ibkr_trader.risk import checks
 
-    rm, store, clock = make_manager()
+    rm, store, _clock = make_manager()
     checks._xnys.cache_clear()
     assert rm.day_trades_used() == 0
     assert checks._xnys.cache_info().misses == 0

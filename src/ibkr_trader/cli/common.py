@@ -58,6 +58,17 @@ AtOption = Annotated[
     ),
 ]
 
+SpeedOption = Annotated[
+    float,
+    typer.Option(
+        "--speed",
+        help="Run the simulator's market clock N times faster than real time (with --at or "
+        "the in-process simulator; cycles every --interval seconds of market time).",
+        min=0.001,
+        max=3600.0,
+    ),
+]
+
 _LOG_LEVEL = ["WARNING"]
 
 

@@ -39,6 +39,7 @@ from ibkr_trader.cli.common import (
     JsonOption,
     ModeOption,
     PortOption,
+    SpeedOption,
     app_config,
     console,
     emit_json,
@@ -72,6 +73,7 @@ def run(
     config: ConfigOption = None,
     journal: JournalOption = None,
     at: AtOption = None,
+    speed: SpeedOption = 1.0,
     as_json: JsonOption = False,
 ) -> None:
     """Run the trading cycle (dry-run against the in-process simulator by default)."""
@@ -85,22 +87,30 @@ def run(
         gameplan=gameplan,
     )
     start = parse_at(at)
-    check_rehearsal(cfg, start)
+    check_rehearsal(cfg, start, speed)
     setup_logging()
     import asyncio
 
-    code = asyncio.run(_run(cfg, once=once, as_json=as_json, start=start))
+    code = asyncio.run(_run(cfg, once=once, as_json=as_json, start=start, speed=speed))
     raise typer.Exit(code)
 
 
-def check_rehearsal(cfg: AppConfig, start: datetime | None) -> None:
-    """``--at`` moves the in-process simulator's clock; a real gateway's clock is its own."""
-    if start is not None and cfg.gateway.port is not None:
-        from ibkr_trader.config import ConfigError
+def check_rehearsal(cfg: AppConfig, start: datetime | None, speed: float = 1.0) -> None:
+    """``--at`` and ``--speed`` move the in-process simulator's clock; a real gateway's clock
+    is its own."""
+    if cfg.gateway.port is None:
+        return
+    from ibkr_trader.config import ConfigError
 
+    if start is not None:
         raise ConfigError(
             "--at rehearses against the in-process simulator only (no gateway port); "
             "for `ibkr-trader sim` give --at to the sim itself"
+        )
+    if speed != 1.0:
+        raise ConfigError(
+            "--speed runs the in-process simulator's clock only (no gateway port): the bot's "
+            "clock against a gateway is the machine's"
         )
 
 
@@ -116,6 +126,7 @@ async def record_clock(rt: Runtime, phase: str, start: datetime | None) -> None:
             "market_time": market.isoformat(),
             "offset_seconds": round((market - wall).total_seconds(), 3),
             "rehearsal_at": start.isoformat() if start else None,
+            "speed": getattr(rt.clock, "speed", 1.0),
             "simulated": rt.simulator is not None,
         },
     )
@@ -128,15 +139,24 @@ async def _open_orders(rt: Runtime) -> list[OrderRow]:
         return []
 
 
-async def _run(cfg: AppConfig, *, once: bool, as_json: bool, start: datetime | None) -> int:
+async def _run(
+    cfg: AppConfig,
+    *,
+    once: bool,
+    as_json: bool,
+    start: datetime | None,
+    speed: float = 1.0,
+) -> int:
     import asyncio
 
     from ibkr_trader.orchestrator import OrchestratorRunner
     from ibkr_trader.runtime import open_runtime
 
     out = console()
-    async with open_runtime(cfg, start=start) as rt:
-        runner = OrchestratorRunner(rt.orchestrator, interval=cfg.run.interval, once=once)
+    async with open_runtime(cfg, start=start, speed=speed) as rt:
+        runner = OrchestratorRunner(
+            rt.orchestrator, interval=cfg.run.interval, once=once, speed=speed
+        )
         await record_clock(rt, "start", start)
         loop = asyncio.get_running_loop()
         installed: list[signal.Signals] = []
@@ -149,6 +169,8 @@ async def _run(cfg: AppConfig, *, once: bool, as_json: bool, start: datetime | N
             when = ""
             if start is not None:
                 when = f", rehearsing at {start:%Y-%m-%d %H:%M} New York"
+            if speed != 1.0:
+                when += f", market clock at {speed:g}x"
             out.print(
                 f"[bold]ibkr-trader[/bold] {rt.mode.value} against the {rt.target}{when} "
                 f"({'one cycle' if once else f'every {cfg.run.interval:g} s; Ctrl-C stops'})"

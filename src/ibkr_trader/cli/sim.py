@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from ibkr_trader.cli.common import parse_at
+from ibkr_trader.cli.common import SpeedOption, parse_at
 from ibkr_trader.cli.errors import EXIT_INTERRUPTED
 
 DEFAULT_PORT = 4010  # none of IB's 4001 / 4002 / 7496 / 7497
@@ -44,6 +44,7 @@ def sim(
             "(default: now). The simulated clock runs on from there."
         ),
     ] = None,
+    speed: SpeedOption = 1.0,
     fault: Annotated[
         list[str] | None,
         typer.Option(help="Fault to inject (repeatable), e.g. delay:20=2.0, never_fill."),
@@ -79,6 +80,7 @@ def sim(
             seed=seed,
             calendar=calendar,
             start=start,
+            speed=speed,
             fill_latency=fill_latency,
             pacing=not no_pacing,
             allow_non_loopback=allow_remote,

@@ -782,9 +782,13 @@ class OrchestratorRunner:
         once: bool = False,
         on_report: Callable[[CycleReport], None] | None = None,
         grace_seconds: float = 60.0,
+        speed: float = 1.0,
     ) -> None:
         self.orchestrator = orchestrator
-        self.interval = float(interval)
+        self.interval = float(interval)  # seconds of the orchestrator's (market) clock
+        # a rehearsal's clock may run faster than real time (``run --at ... --speed N``):
+        # the loop then waits interval / speed real seconds, one interval of market time
+        self.speed = float(speed) if math.isfinite(speed) and speed > 0 else 1.0
         self.once = once
         self.on_report = on_report
         self.grace_seconds = float(grace_seconds)
@@ -827,7 +831,7 @@ class OrchestratorRunner:
                     break
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                    await asyncio.wait_for(self._wake.wait(), self.interval / self.speed)
         finally:
             self._cycle_task = None
             with contextlib.suppress(JournalError, RuntimeError):

@@ -19,6 +19,7 @@ time moves only through `set` and `advance` ("a trading day in seconds").
 from __future__ import annotations
 
 import bisect
+import math
 import time
 import warnings
 from collections.abc import Iterator
@@ -39,6 +40,17 @@ CALENDAR_LAST = date(2035, 12, 31)
 _DAY = 86_400
 
 
+MAX_SPEED = 3600.0  # an hour of market time a second, at most
+
+
+def check_speed(speed: float) -> float:
+    """How many simulated seconds pass in a real one: finite, above 0, at most MAX_SPEED."""
+    value = float(speed)
+    if not math.isfinite(value) or not 0 < value <= MAX_SPEED:
+        raise ValueError(f"speed must be above 0 and at most {MAX_SPEED:g}, got {speed!r}")
+    return value
+
+
 def _require_aware(when: datetime, what: str) -> datetime:
     if when.tzinfo is None:
         raise ValueError(f"{what} needs an aware datetime")
@@ -49,12 +61,16 @@ class SimClock:
     """The simulated time, as aware UTC datetimes.
 
     ``SimClock()`` follows the wall clock. ``SimClock(start)`` starts at ``start`` and ticks
-    with real time from there. ``frozen=True`` stops the ticking: time then moves only by
-    :meth:`set` and :meth:`advance` (for tests).
+    with real time from there; ``speed=10`` ticks ten simulated seconds a real one (a
+    rehearsal of a session in less time). ``frozen=True`` stops the ticking: time then moves
+    only by :meth:`set` and :meth:`advance` (for tests).
     """
 
-    def __init__(self, start: datetime | None = None, *, frozen: bool = False) -> None:
+    def __init__(
+        self, start: datetime | None = None, *, frozen: bool = False, speed: float = 1.0
+    ) -> None:
         self._frozen = frozen
+        self.speed = check_speed(speed)
         base = SystemClock().now() if start is None else _require_aware(start, "SimClock")
         self._base = base
         self._anchor = time.monotonic()
@@ -68,7 +84,7 @@ class SimClock:
         """The simulated current time (aware, UTC)."""
         if self._frozen:
             return self._base
-        return self._base + timedelta(seconds=time.monotonic() - self._anchor)
+        return self._base + timedelta(seconds=(time.monotonic() - self._anchor) * self.speed)
 
     def timestamp(self) -> float:
         """The simulated current time as POSIX seconds."""

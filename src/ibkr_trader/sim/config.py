@@ -89,6 +89,7 @@ class SimConfig:
     fill_latency: float = 0.0
     pacing: bool = True
     start: datetime | None = None
+    speed: float = 1.0  # simulated seconds per real second (SimClock)
     allow_non_loopback: bool = False
     starting_cash: float = 1_000_000.0
     tick_interval: float = 0.25
@@ -104,3 +105,6 @@ class SimConfig:
             raise ValueError("at least one non-empty account is needed")
         if self.fill_latency < 0:
             raise ValueError("fill_latency must be >= 0")
+        from ibkr_trader.sim.clock import check_speed
+
+        check_speed(self.speed)

@@ -206,7 +206,7 @@ class SimulatedGateway:
                 f"refusing to bind {self.config.host}: not a loopback address "
                 "(set allow_non_loopback to override)"
             )
-        self.clock = SimClock(self.config.start)
+        self.clock = SimClock(self.config.start, speed=self.config.speed)
         self.calendar = MarketCalendar(self.config.calendar)
         self.catalog = ContractCatalog(self.clock, self.calendar)
         self.market = MarketModel(self.catalog, self.clock, self.calendar, self.config.seed)
