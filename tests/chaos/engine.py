@@ -498,12 +498,14 @@ async def _inprocess_scenario(
                     await apply_fault(kind, arg, sim, risk)
                 if kind == "halt" and stack.orch is not None:
                     # the operator halts; the bot's next cycle follows before any resume
-                    await _step(result, "cycle after halt", stack.orch.run_cycle())
-                    result.violations += [
-                        f"step {i}: entry {ref} still working after a cycle in HALTED"
-                        for ref in _entries_working(sim, stack.client_id)
-                    ]
+                    report = await _step(result, "cycle after halt", stack.orch.run_cycle())
+                    if report is not None and report.connected:  # it can cancel: connected
+                        result.violations += [
+                            f"step {i}: entry {ref} still working after a cycle in HALTED"
+                            for ref in _entries_working(sim, stack.client_id)
+                        ]
             before = risk.trading_state
+            cycle_report: Any = None
             action = rng.choice(
                 [
                     "submit",
@@ -548,12 +550,14 @@ async def _inprocess_scenario(
                 await _step(result, action, gw.get_positions(timeout=1.0))
             elif action == "cycle" and stack.orch is not None:
                 before = risk.trading_state
-                await _step(result, action, stack.orch.run_cycle())
+                cycle_report = await _step(result, action, stack.orch.run_cycle())
             state = risk.trading_state
             stopped = (TradingState.HALTED, TradingState.REDUCING)
             # a cycle that began HALTED or REDUCING cancels our working entries (a state
             # entered during the cycle is acted on by the next one)
-            if action == "cycle" and before in stopped and state in stopped:
+            # ... and only a cycle that was connected can cancel anything
+            connected = cycle_report is not None and cycle_report.connected
+            if action == "cycle" and before in stopped and state in stopped and connected:
                 result.violations += [
                     f"step {i}: entry {ref} still working after a {state.value} cycle"
                     for ref in _entries_working(sim, stack.client_id)
@@ -584,6 +588,25 @@ async def _inprocess_scenario(
             )
         result.violations += step_invariants(sim, stack.journal)
         result.violations += check_invariants(sim, stack.journal, clock)
+        # the exposure ledger every gate reads holds the gateway's positions after it
+        assert stack.risk is not None
+        at_sim = {
+            (
+                _key(
+                    row.contract.symbol,
+                    row.contract.expiry,
+                    row.contract.right,
+                    row.contract.strike,
+                )
+                if row.contract.sec_type == "OPT"
+                else f"{row.contract.symbol}:{row.contract.sec_type}"
+            ): round(row.quantity)
+            for (acct, _c), row in sim.state.positions.items()
+            if acct == sim.accounts[0] and round(row.quantity)
+        }
+        ledger = stack.risk.exposure.positions
+        if ledger != at_sim:
+            result.violations.append(f"exposure ledger {ledger} != the simulator's {at_sim}")
     finally:
         await stack.stop()
     result.orders = len(sim.received_orders)

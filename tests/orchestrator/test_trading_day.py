@@ -293,8 +293,7 @@ async def test_a_rehearsal_clock_faster_than_real_time_cycles_by_market_time(
         reports = await asyncio.wait_for(task, 10.0)
         real = time.monotonic() - real
         gaps = [
-            (b.started_at - a.started_at).total_seconds()
-            for a, b in itertools.pairwise(reports)
+            (b.started_at - a.started_at).total_seconds() for a, b in itertools.pairwise(reports)
         ]
         assert all(gap >= 60.0 for gap in gaps), gaps  # at least one interval of market time
         assert real < 60.0  # ... in far less real time

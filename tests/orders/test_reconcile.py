@@ -125,3 +125,19 @@ async def test_failed_reconciliation_reports_the_error_and_leaves_reconciling(
         assert report.error is not None and not report.ok
         assert rig.risk.trading_state is TradingState.ACTIVE
         assert "failed" in rig.risk.state_cause
+
+
+async def test_a_fill_the_positions_already_hold_is_not_counted_twice(tmp_path: Path) -> None:
+    """Before: a fill of ours while we were away, already in the positions the ledger had
+    synced, was added once more when reconciliation recorded it (a long of 1 read 2; a close
+    filled away read short, so a working entry looked like a close and a REDUCING cycle left
+    it working: chaos seed 56)."""
+    async with trading_rig(tmp_path, calendar=False) as rig:
+        contract = await near_money_option(rig.gateway, rig.sim.clock.now())
+        intent = journal_intent(rig.journal, contract, "filled-while-away").intent
+        await place_raw(rig.gateway, contract, intent.client_order_id)  # the executor never saw it
+        await rig.gateway.get_positions(5.0)  # the ledger syncs the broker's positions: 1
+        assert rig.risk.exposure.position(contract.key) == 1
+        report = await rig.reconciler.reconcile("reconnect")
+        assert report.fills_recorded  # the execution is journaled ...
+        assert rig.risk.exposure.position(contract.key) == 1  # ... and counted once

@@ -370,10 +370,11 @@ class Reconciler:
         def remaining() -> float:
             return max(deadline - time.monotonic(), 0.001)
 
-        open_orders, completed, executions = await asyncio.gather(
+        open_orders, completed, executions, held = await asyncio.gather(
             self._broker.get_open_orders(remaining()),
             self._broker.get_completed_orders(remaining()),
             self._broker.get_executions(remaining()),
+            self._broker_positions(remaining()),
         )
         if self.venue_orders is not None:
             open_orders = [*open_orders, *self.venue_orders()]
@@ -441,6 +442,11 @@ class Reconciler:
             ):
                 working.append(self._foreign(info))
         ledger.replace_broker_view(working)
+        if held is not None:
+            # the gateway's positions, fetched with its executions: they already hold every
+            # fill just recorded (on_fill moved the ledger's by it too: a fill that happened
+            # after the last positions sync counted twice, a long looked short)
+            ledger.sync_positions(held)
         ledger.set_ours(await self._journal.call(journal.our_net_positions))
 
         unresolved_ids = {row.intent.client_order_id for row in unresolved}
@@ -610,6 +616,22 @@ class Reconciler:
                 price=ex.price,
             )
         return recorded
+
+    async def _broker_positions(self, timeout: float) -> dict[str, int] | None:
+        """PAPER: the gateway's positions of the one managed account, per contract (None in
+        dry-run, where the book is local, or when the account is not known)."""
+        get_positions = getattr(self._broker, "get_positions", None)
+        accounts = list(getattr(self._broker, "managed_accounts", None) or [])
+        if self._mode is not ExecutionMode.PAPER or not callable(get_positions):
+            return None
+        if len(accounts) != 1:
+            return None
+        held: dict[str, int] = {}
+        for row in await get_positions(timeout):
+            if row.account == accounts[0]:
+                key = row.contract.key
+                held[key] = held.get(key, 0) + round(row.quantity)
+        return held
 
     async def _settlement_legs(
         self, executions: Sequence[ExecutionInfo]
