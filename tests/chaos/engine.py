@@ -420,15 +420,17 @@ def _entries_working(sim: SimulatedGateway, client_id: int) -> list[str]:
 
 
 def _fail_once_after_send(gw: IBKRGateway) -> None:
-    """The journal write right after placeOrder fails once (a full disk, a locked file)."""
-    ajournal = gw.journal
-    original = ajournal.attach_broker_ids
+    """The journal write right after placeOrder fails once (a full disk, a locked file), in
+    the journal itself: the way such an error reaches the executor."""
+    store = gw.journal.journal
+    original = store.attach_broker_ids
 
-    async def failing(*args: Any, **kwargs: Any) -> Any:
-        ajournal.attach_broker_ids = original  # type: ignore[method-assign]
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        store.attach_broker_ids = original  # type: ignore[method-assign]
         raise JournalError("chaos: journal write failed after the order was sent")
 
-    ajournal.attach_broker_ids = failing  # type: ignore[method-assign]
+    failing.__name__ = "attach_broker_ids"  # the journal's tolerance goes by the write's name
+    store.attach_broker_ids = failing  # type: ignore[method-assign]
 
 
 async def _second_instance(
@@ -572,7 +574,7 @@ async def _inprocess_scenario(
         await asyncio.sleep(1.0)  # answers already delayed (up to 0.6 s) land first
         gw = stack.gw
         assert gw is not None and stack.journal is not None
-        vars(gw.journal).pop("attach_broker_ids", None)  # a journal fault still armed: off
+        vars(gw.journal.journal).pop("attach_broker_ids", None)  # a journal fault armed: off
         if not await wait_connected(gw):
             result.violations.append("did not reconnect after the faults stopped")
             return

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from ibkr_trader.clock import NY
-from ibkr_trader.journal import JournalError
+from ibkr_trader.journal import Journal, JournalError
 from ibkr_trader.market_hours import MarketHours
 from ibkr_trader.models import TradingState
 from ibkr_trader.sim import SimulatedGateway
@@ -53,14 +53,22 @@ REQ_CURRENT_TIME: Final = 49
 Step = Callable[[str, Awaitable[Any]], Awaitable[Any]]
 
 
-def held_longs(sim: SimulatedGateway) -> dict[int, float]:
-    """con_id -> contracts, every long option at the simulator (the bot's only trade)."""
+def held_longs(sim: SimulatedGateway, journal: Journal) -> dict[int, float]:
+    """con_id -> contracts, every long option at the simulator that is ours by the journal
+    (its own fills account for it): what the automatic closes are for (foreign positions are
+    left alone, and a position whose fills the journal has not learnt yet is not ours yet:
+    the end-of-scenario invariants hold the journal to the gateway)."""
     account = sim.accounts[0]
-    return {
-        con_id: float(row.quantity)
-        for (acct, con_id), row in sim.state.positions.items()
-        if acct == account and row.contract.sec_type == "OPT" and row.quantity > 0
-    }
+    ours = journal.our_net_positions()
+    out: dict[int, float] = {}
+    for (acct, con_id), row in sim.state.positions.items():
+        c = row.contract
+        if acct != account or c.sec_type != "OPT" or row.quantity <= 0:
+            continue
+        mine = ours.get(f"{c.symbol}:{c.expiry}:{c.right}:{c.strike:g}", 0)
+        if mine > 0:
+            out[con_id] = min(float(row.quantity), float(mine))
+    return out
 
 
 def _working_sells(sim: SimulatedGateway) -> dict[int, float]:
@@ -71,14 +79,17 @@ def _working_sells(sim: SimulatedGateway) -> dict[int, float]:
     return out
 
 
-def _unclosed(sim: SimulatedGateway, before: dict[int, float], since: int) -> list[str]:
+def _unclosed(
+    sim: SimulatedGateway, journal: Journal, before: dict[int, float], since: int
+) -> list[str]:
     """Longs held before a protective cycle that no close of ours covers after it."""
     working = _working_sells(sim)
+    still = held_longs(sim, journal)
     sent = {o.con_id for o in sim.received_orders[since:] if o.action == "SELL" and o.order_ref}
     return [
         f"{qty:g} x con_id {con_id}"
         for con_id, qty in before.items()
-        if con_id not in sent and working.get(con_id, 0.0) < qty and con_id in held_longs(sim)
+        if con_id not in sent and working.get(con_id, 0.0) < qty and con_id in still
     ]
 
 
@@ -165,7 +176,7 @@ async def _close_all_on_a_full_disk(
 ) -> None:
     """An emergency close-all while no journal write succeeds: every long of ours still gets
     its close on the wire (nothing it needs can fail on the disk)."""
-    before = held_longs(sim)
+    before = held_longs(sim, gw.journal.journal)
     since = len(sim.received_orders)
     connected = gw.connection.is_connected
     try:
@@ -188,7 +199,7 @@ async def _close_all_on_a_full_disk(
         if r.status.value in ("failed", "rejected") and r.contract_key in filled
     ]
     if connected and gw.connection.is_connected and risk.trading_state is not TradingState.HALTED:
-        missing = _unclosed(sim, before, since)
+        missing = _unclosed(sim, gw.journal.journal, before, since)
         if missing:
             violations.append(f"journal_full: no close on the wire for {missing}")
 
@@ -205,7 +216,7 @@ async def _protective_cycle(
     violations: list[str],
     run_step: Step,
 ) -> None:
-    before = held_longs(sim)
+    before = held_longs(sim, orch.gateway.journal.journal)
     state = risk.trading_state
     since = len(sim.received_orders)
     report = await run_step(f"{name} cycle", orch.run_cycle())
@@ -214,7 +225,7 @@ async def _protective_cycle(
         return  # nothing to hold it to: another step failed (reported), the market closed
     if state is TradingState.HALTED or report.trading_state == TradingState.HALTED.value:
         return  # the kill switch stops closes too (README)
-    missing = _unclosed(sim, before, since)
+    missing = _unclosed(sim, orch.gateway.journal.journal, before, since)
     if missing:
         violations.append(f"{name}: no close on the wire for {missing} ({report.actions[:4]})")
 

@@ -30,6 +30,8 @@ by default): ``python -m ibkr_trader.integrations.ibkr_gateway --mode=dry_run --
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -58,7 +60,7 @@ from ibkr_trader.integrations.market_data_pipeline import (
 )
 from ibkr_trader.integrations.order_executor import OrderExecutor, OrderResult
 from ibkr_trader.integrations.position_manager import PositionManager
-from ibkr_trader.journal import AsyncJournal, Journal
+from ibkr_trader.journal import AsyncJournal, Journal, JournalError
 from ibkr_trader.logging import get_logger, redact
 from ibkr_trader.models import (
     DEFAULT_OPERATOR_ID,
@@ -207,6 +209,9 @@ class IBKRGateway:
         )
         self._account = ""
         self._interlock_error: str | None = None
+        # the paper interlock re-run at once when a connection is restored (the gateway may
+        # be back on another account): positions and orders wait for it
+        self._reverify: asyncio.Task[None] | None = None
         self._executor = OrderExecutor(
             self._connection,
             self._contracts,
@@ -370,6 +375,22 @@ class IBKRGateway:
             raise PaperInterlockError(problem)
         _log.warning("account_not_selected", problem=problem)
 
+    async def _verify_again(self) -> None:
+        """After a reconnect: which account the gateway is logged in to NOW (a refusal
+        HALTS, see _apply_interlock); until this ran, positions may be another account's."""
+        try:
+            await self._apply_interlock()
+        except PaperInterlockError:
+            pass  # HALTED and journaled by the interlock itself
+        except (BrokerError, JournalError, RuntimeError) as exc:
+            _log.error("reconnect_interlock_failed", error=repr(exc))
+
+    async def _account_settled(self) -> None:
+        """Wait for the re-verification of a restored connection, if one is in flight."""
+        task = self._reverify
+        if task is not None and not task.done():
+            await asyncio.shield(task)
+
     async def verify_account(self) -> None:
         """The paper interlock again, on the accounts the gateway manages NOW (after a
         reconnect it may be logged in to another one): a refusal HALTS and raises
@@ -391,6 +412,9 @@ class IBKRGateway:
         _log.info("connection_state", state=state.value)
         if state is ConnectionState.DISCONNECTED:
             self._pipeline.clear_cache()
+        if state is ConnectionState.RESTORED and self._connected:
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to re-verify
+                self._reverify = asyncio.get_running_loop().create_task(self._verify_again())
         for listener in list(self._state_listeners):
             try:
                 listener(state)
@@ -541,6 +565,7 @@ class IBKRGateway:
     ) -> OrderResult:
         """Submit an order with mandatory RiskManager validation (never bypassed)."""
         self._require_connection()
+        await self._account_settled()
         started = time.monotonic()
         await self._refresh_account_if_old(timeout)
         remaining = max(timeout - (time.monotonic() - started), 0.001)
@@ -556,6 +581,7 @@ class IBKRGateway:
     async def get_positions(self, timeout: float = 10.0) -> list[Position]:
         """Open positions with P&L, days to expiry and the Strategy C flags."""
         self._require_connection()
+        await self._account_settled()
         return await self._positions.get_all(timeout=timeout)
 
     async def close_position(
@@ -565,6 +591,7 @@ class IBKRGateway:
 
         ``only_ours``: at most the part the bot opened (automatic closes)."""
         self._require_connection()
+        await self._account_settled()
         return await self._positions.close(
             position_id, reason=reason, timeout=timeout, only_ours=only_ours
         )
@@ -576,6 +603,7 @@ class IBKRGateway:
 
         ``only_ours``: positions the bot did not open are left alone (automatic closes)."""
         self._require_connection()
+        await self._account_settled()
         return await self._positions.close_all(reason=reason, timeout=timeout, only_ours=only_ours)
 
     async def server_time(self, timeout: float = 10.0) -> datetime:

@@ -29,6 +29,7 @@ Flow of :meth:`OrderExecutor.execute`, under ONE deadline:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections import OrderedDict
@@ -62,6 +63,7 @@ from ibkr_trader.journal import (
     JournalError,
     OrderRow,
     client_order_id_for,
+    tolerate_write_failures,
     write_failures_tolerated,
 )
 from ibkr_trader.logging import get_logger
@@ -780,112 +782,120 @@ class OrderExecutor:
 
         order = self._build_ibkr_order(request, account)
         handle: VenueOrder | None = None
-        try:
+        with contextlib.ExitStack() as after_send:
             try:
-                handle = await self._venue.place(contract, order, remaining())
-            except OrderRejectedError as exc:
-                # ib_async's word is not the broker's: a live order it marked Cancelled on a
-                # warning code is asked about before it is called rejected
-                handle = await self._still_working(exc, coid, remaining())
-                if handle is None:
-                    raise
-            self._risk_manager.exposure.update(
-                coid,
-                sent=True,
-                order_id=handle.order_id,
-                perm_id=handle.perm_id,
-                deadline=self._clock.now() + timedelta(seconds=max(deadline - time.monotonic(), 0)),
-                status=handle.status,
-            )
-            await self._journal.attach_broker_ids(coid, handle.order_id, handle.perm_id or None)
-            await self._record_snapshot(request, handle.snapshot())
-            try:
-                snap = await self._wait_broker_done(
-                    handle, coid, remaining, entry=not request.is_closing
+                try:
+                    handle = await self._venue.place(contract, order, remaining())
+                except OrderRejectedError as exc:
+                    # ib_async's word is not the broker's: a live order it marked Cancelled on a
+                    # warning code is asked about before it is called rejected
+                    handle = await self._still_working(exc, coid, remaining())
+                    if handle is None:
+                        raise
+                # the order is out: a journal write that fails from here on (a full disk,
+                # a locked file) is logged, never a reason to abandon the order; its fills
+                # and end are still recorded when the journal takes writes
+                after_send.enter_context(tolerate_write_failures())
+                self._risk_manager.exposure.update(
+                    coid,
+                    sent=True,
+                    order_id=handle.order_id,
+                    perm_id=handle.perm_id,
+                    deadline=self._clock.now()
+                    + timedelta(seconds=max(deadline - time.monotonic(), 0)),
+                    status=handle.status,
                 )
-            except BrokerTimeoutError:
-                if self._may_rest(request):
-                    return await self._rest(request, contract, validation, handle, timeout, quote)
-                snap = await self._cancel_rest(handle, request)
-                return await self._finish(
-                    request, validation, snap, timed_out=True, timeout=timeout
-                )
-            return await self._finish(request, validation, snap, timed_out=False, timeout=timeout)
-        except OrderRejectedError as exc:
-            rejected_snap = handle.snapshot() if handle is not None else None
-            if rejected_snap is None:
-                found = self._venue.find(exc.order_id) if exc.order_id else None
-                rejected_snap = found.snapshot() if found is not None else None
-            if rejected_snap is not None:
-                await self._record_snapshot(request, rejected_snap)
-                if rejected_snap.order_id:
-                    await self._journal.attach_broker_ids(
-                        coid, rejected_snap.order_id, rejected_snap.perm_id or None
+                await self._journal.attach_broker_ids(coid, handle.order_id, handle.perm_id or None)
+                await self._record_snapshot(request, handle.snapshot())
+                try:
+                    snap = await self._wait_broker_done(
+                        handle, coid, remaining, entry=not request.is_closing
                     )
-            await self._journal.record_status(
-                coid,
-                REJECTED,
-                0,
-                request.quantity,
-                None,
-                error_code=exc.code,
-                error_text=exc.text or str(exc),
-            )
-            reason = f"broker rejected the order: {exc}"
-            return self._result(
-                request,
-                OrderStatus.FAILED,
-                rejection_reason=reason,
-                risk_validation=validation,
-                error_code=exc.code,
-                ibkr_order_id=rejected_snap.order_id if rejected_snap else exc.order_id,
-            )
-        except GatewayDisconnectedError as exc:
-            reason = (
-                f"connection lost while the order was in flight: {exc}; reconciliation resolves it"
-            )
-            await self._journal.record_status(
-                coid, UNKNOWN, None, None, None, detail={"reason": reason}
-            )
-            return self._result(
-                request,
-                OrderStatus.PENDING,
-                rejection_reason=reason,
-                risk_validation=validation,
-                ibkr_order_id=handle.order_id if handle else None,
-            )
-        except BrokerTimeoutError as exc:
-            # no acknowledgement in time: cancel whatever may have reached the gateway
-            if handle is None and exc.order_id:
-                handle = self._venue.find(exc.order_id)
-            if handle is not None:
-                snap = await self._cancel_rest(handle, request)
+                except BrokerTimeoutError:
+                    if self._may_rest(request):
+                        return await self._rest(
+                            request, contract, validation, handle, timeout, quote
+                        )
+                    snap = await self._cancel_rest(handle, request)
+                    return await self._finish(
+                        request, validation, snap, timed_out=True, timeout=timeout
+                    )
                 return await self._finish(
-                    request, validation, snap, timed_out=True, timeout=timeout
+                    request, validation, snap, timed_out=False, timeout=timeout
                 )
-            await self._journal.record_status(
-                coid, UNKNOWN, None, None, None, detail={"reason": str(exc)}
-            )
-            return self._result(
-                request,
-                OrderStatus.PENDING,
-                rejection_reason=(
-                    f"no acknowledgement within {timeout:g}s: the order may have reached the "
-                    "gateway; reconciliation resolves it, nothing is resent"
-                ),
-                risk_validation=validation,
-            )
-        except BrokerError as exc:
-            await self._journal.record_status(
-                coid, FAILED, None, None, None, error_code=exc.code, error_text=str(exc)
-            )
-            return self._result(
-                request,
-                OrderStatus.FAILED,
-                rejection_reason=str(exc),
-                risk_validation=validation,
-                error_code=exc.code,
-            )
+            except OrderRejectedError as exc:
+                rejected_snap = handle.snapshot() if handle is not None else None
+                if rejected_snap is None:
+                    found = self._venue.find(exc.order_id) if exc.order_id else None
+                    rejected_snap = found.snapshot() if found is not None else None
+                if rejected_snap is not None:
+                    await self._record_snapshot(request, rejected_snap)
+                    if rejected_snap.order_id:
+                        await self._journal.attach_broker_ids(
+                            coid, rejected_snap.order_id, rejected_snap.perm_id or None
+                        )
+                await self._journal.record_status(
+                    coid,
+                    REJECTED,
+                    0,
+                    request.quantity,
+                    None,
+                    error_code=exc.code,
+                    error_text=exc.text or str(exc),
+                )
+                reason = f"broker rejected the order: {exc}"
+                return self._result(
+                    request,
+                    OrderStatus.FAILED,
+                    rejection_reason=reason,
+                    risk_validation=validation,
+                    error_code=exc.code,
+                    ibkr_order_id=rejected_snap.order_id if rejected_snap else exc.order_id,
+                )
+            except GatewayDisconnectedError as exc:
+                reason = f"connection lost while the order was in flight: {exc}; reconciliation resolves it"
+                await self._journal.record_status(
+                    coid, UNKNOWN, None, None, None, detail={"reason": reason}
+                )
+                return self._result(
+                    request,
+                    OrderStatus.PENDING,
+                    rejection_reason=reason,
+                    risk_validation=validation,
+                    ibkr_order_id=handle.order_id if handle else None,
+                )
+            except BrokerTimeoutError as exc:
+                # no acknowledgement in time: cancel whatever may have reached the gateway
+                if handle is None and exc.order_id:
+                    handle = self._venue.find(exc.order_id)
+                if handle is not None:
+                    snap = await self._cancel_rest(handle, request)
+                    return await self._finish(
+                        request, validation, snap, timed_out=True, timeout=timeout
+                    )
+                await self._journal.record_status(
+                    coid, UNKNOWN, None, None, None, detail={"reason": str(exc)}
+                )
+                return self._result(
+                    request,
+                    OrderStatus.PENDING,
+                    rejection_reason=(
+                        f"no acknowledgement within {timeout:g}s: the order may have reached the "
+                        "gateway; reconciliation resolves it, nothing is resent"
+                    ),
+                    risk_validation=validation,
+                )
+            except BrokerError as exc:
+                await self._journal.record_status(
+                    coid, FAILED, None, None, None, error_code=exc.code, error_text=str(exc)
+                )
+                return self._result(
+                    request,
+                    OrderStatus.FAILED,
+                    rejection_reason=str(exc),
+                    risk_validation=validation,
+                    error_code=exc.code,
+                )
 
     # ------------------------------------------------------------------ resting entries
 
