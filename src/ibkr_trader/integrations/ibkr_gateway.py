@@ -428,6 +428,11 @@ class IBKRGateway:
             self._unsubscribe = None
         was_connected = self._connected
         self._connected = False
+        reverify, self._reverify = self._reverify, None
+        if reverify is not None and not reverify.done():
+            reverify.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reverify
         await self._connection.disconnect()
         self._positions.clear_cache()
         self._pipeline.clear_cache()
