@@ -390,6 +390,31 @@ async def test_item09_a_reconnect_to_a_live_style_account_halts_everything(
         assert "U7654321" not in str([s.cause for s in rig.journal.trading_states()])
 
 
+async def test_item09_the_interlock_runs_again_the_moment_a_connection_is_restored(
+    tmp_path: Path,
+) -> None:
+    """Before: the gateway learnt which account it was on only at the next cycle's
+    reconciliation; after a live-style episode and back, a close-all in between read the other
+    account's positions and closed nothing (the seeded chaos engine, seed 34)."""
+    async with trading_rig(tmp_path, start=WEDNESDAY) as rig:
+        hold(rig, loss=0.6)
+        sim, gw = rig.sim, rig.gateway
+        sim.state.accounts["U7654321"] = Account("U7654321", 1_000_000.0)
+        sim.faults.log_in_as("U7654321")
+        await sim.restart(down_for=0.05)
+        await wait_until(lambda: gw.connection.is_connected)
+        await gw.get_positions(5.0)  # waits for the interlock: no cycle ran
+        assert rig.risk.trading_state is TradingState.HALTED
+        sim.faults.log_in_as()  # back on the paper account
+        await sim.restart(down_for=0.05)
+        await wait_until(lambda: gw.connection.is_connected)
+        positions = await gw.get_positions(5.0)
+        assert gw.account == sim.accounts[0] and len(positions) == 1  # the paper account's
+        rig.risk.resume("operator: back on paper")
+        [closed] = await gw.close_all_positions("EMERGENCY_STOP", 5.0, only_ours=False)
+        assert closed.status is OrderStatus.FILLED, closed
+
+
 # --------------------------------------------------------------------------- 10: per cause
 
 
