@@ -321,6 +321,29 @@ async def test_halt_cancels_an_adopted_working_entry(tmp_path: Path) -> None:
         assert our_orders(sim)[0].status == "Cancelled"
 
 
+async def test_halt_cancels_an_entry_whose_broker_id_was_never_learnt(tmp_path: Path) -> None:
+    """Before: an entry of ours whose send answer never came (no order id in the ledger) could
+    not be cancelled; the cycle's reconciliation then learnt its id, but the cancel waited for
+    the next cycle (chaos seed 117). Now it is cancelled in the same HALTED cycle."""
+    async with trading_rig(tmp_path, start=MONDAY) as rig:
+        sim, gw = rig.sim, rig.gateway
+        rig.reconciler.order_timeout = 3600.0
+        contract = await near_money_option(gw, sim.clock.now())
+        entry = asyncio.create_task(buy(rig, contract, 1, 1, marketable=False))
+        await wait_until(lambda: len(our_orders(sim)) == 1)
+        await sim.restart()
+        assert (await entry).status is OrderStatus.PENDING
+        await wait_until(lambda: gw.connection.is_connected)
+        orch = rig.orchestrator([StrategyC()], symbols=())
+        await orch.run_cycle()
+        [working] = rig.risk.exposure.working(ours=True)
+        rig.risk.exposure.update(working.ref, order_id=0, perm_id=0, client_id=0)  # lost
+        rig.kill_switch.write_text("halt\n")
+        halted = await orch.run_cycle()
+        assert halted.trading_state == "HALTED"
+        assert our_orders(sim)[0].status == "Cancelled", halted.actions
+
+
 async def test_reducing_cancels_a_working_entry_and_closes_still_go_out(tmp_path: Path) -> None:
     """REDUCING is closes only: an entry of ours left working would add exposure if it filled
     (an unknown order found by reconciliation, a loss governor). The next cycle cancels it."""

@@ -504,12 +504,39 @@ class TradingOrchestrator:
             doomed.setdefault(order.ref, "past its deadline (order_timeout)")
         if not doomed:
             return
+        unknown_ids = await self._cancel(report, doomed)
+        rec = await self.reconciler.reconcile("working orders cancelled", self.timeout)
+        if rec.error is None and unknown_ids and self.risk.entries_stopped() is not None:
+            # an order whose broker id we did not have yet (the send's answer was lost) is
+            # known now that reconciliation adopted it: cancel it this cycle, not the next
+            again = {
+                ref: why
+                for ref, why in unknown_ids.items()
+                if (found := ledger.get(ref)) is not None and found.order_id
+            }
+            if again:
+                await self._cancel(report, again)
+                rec = await self.reconciler.reconcile("working orders cancelled", self.timeout)
+        self.last_reconciliation = rec
+        report.reconciliation = rec
+        report.add(CycleAction("reconcile", rec.summary()))
+        if rec.error is not None:
+            self.needs_reconciliation = True
+            self.reconcile_trigger = "after cancels"
+
+    async def _cancel(self, report: CycleReport, doomed: dict[str, str]) -> dict[str, str]:
+        """Cancel each of ``doomed`` (ref -> why); returns those whose broker order id was
+        not known (not cancellable until a reconciliation has adopted them)."""
+        ledger = self.risk.exposure
         connection = self.gateway.connection
+        unknown_ids: dict[str, str] = {}
         for ref, why in doomed.items():
             found = ledger.get(ref)
             if found is None:
                 continue
             order = found
+            if not order.order_id:
+                unknown_ids[ref] = why
             try:
                 if order.client_id and order.client_id != connection.client_id:
                     raise BrokerError(
@@ -534,13 +561,7 @@ class TradingOrchestrator:
                         order_id=ref,
                     )
                 )
-        rec = await self.reconciler.reconcile("working orders cancelled", self.timeout)
-        self.last_reconciliation = rec
-        report.reconciliation = rec
-        report.add(CycleAction("reconcile", rec.summary()))
-        if rec.error is not None:
-            self.needs_reconciliation = True
-            self.reconcile_trigger = "after cancels"
+        return unknown_ids
 
     async def _check_working(self, report: CycleReport) -> None:
         executor = self.gateway.executor
