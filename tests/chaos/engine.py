@@ -409,6 +409,20 @@ async def _while_restarting(
     await task
 
 
+def _could_cancel(report: Any) -> bool:
+    """A cycle that could act on working orders: connected throughout, and its reconciliation
+    (orders are looked after only once the journal and the gateway agree) succeeded; one that
+    lost the connection, or met a live-style account, cannot cancel anything."""
+    if report is None or not report.connected:
+        return False
+    rec = report.reconciliation
+    if rec is not None and rec.error is not None:
+        return False
+    return not any(
+        "not connected" in e.lower() or "disconnected" in e.lower() for e in report.errors
+    )
+
+
 def _entries_working(sim: SimulatedGateway, client_id: int) -> list[str]:
     """Our entries (BUY, our orderRef, this client id: the one that can cancel them) still
     working at the simulator."""
@@ -501,7 +515,7 @@ async def _inprocess_scenario(
                 if kind == "halt" and stack.orch is not None:
                     # the operator halts; the bot's next cycle follows before any resume
                     report = await _step(result, "cycle after halt", stack.orch.run_cycle())
-                    if report is not None and report.connected:  # it can cancel: connected
+                    if _could_cancel(report):
                         result.violations += [
                             f"step {i}: entry {ref} still working after a cycle in HALTED"
                             for ref in _entries_working(sim, stack.client_id)
@@ -558,7 +572,7 @@ async def _inprocess_scenario(
             # a cycle that began HALTED or REDUCING cancels our working entries (a state
             # entered during the cycle is acted on by the next one)
             # ... and only a cycle that was connected can cancel anything
-            connected = cycle_report is not None and cycle_report.connected
+            connected = _could_cancel(cycle_report)
             if action == "cycle" and before in stopped and state in stopped and connected:
                 result.violations += [
                     f"step {i}: entry {ref} still working after a {state.value} cycle"
