@@ -321,6 +321,33 @@ async def test_halt_cancels_an_adopted_working_entry(tmp_path: Path) -> None:
         assert our_orders(sim)[0].status == "Cancelled"
 
 
+async def test_a_journal_error_right_after_the_send_does_not_abandon_the_order(
+    tmp_path: Path,
+) -> None:
+    """Before: a failed journal write right after placeOrder raised out of submit_order; the
+    order filled at the gateway, its fill waited for a later reconciliation and the position
+    looked foreign meanwhile (chaos seed 630). The write is logged and the order followed."""
+    from ibkr_trader.journal import JournalError
+
+    async with trading_rig(tmp_path, start=MONDAY) as rig:
+        sim, gw = rig.sim, rig.gateway
+        contract = await near_money_option(gw, sim.clock.now())
+        store = rig.journal
+        original = store.attach_broker_ids
+
+        def failing(*args: Any, **kwargs: Any) -> Any:
+            store.attach_broker_ids = original  # type: ignore[method-assign]
+            raise JournalError("disk I/O error")
+
+        failing.__name__ = "attach_broker_ids"
+        store.attach_broker_ids = failing  # type: ignore[method-assign]
+        result = await buy(rig, contract, 1, 1)
+        assert result.status is OrderStatus.FILLED, result
+        [order] = our_orders(sim)
+        assert rig.journal.our_net_positions() == {contract.key: 1}  # ours, at once
+        assert [f.client_order_id for f in rig.journal.fills()] == [order.order_ref]
+
+
 async def test_halt_cancels_an_entry_whose_broker_id_was_never_learnt(tmp_path: Path) -> None:
     """Before: an entry of ours whose send answer never came (no order id in the ledger) could
     not be cancelled; the cycle's reconciliation then learnt its id, but the cancel waited for
