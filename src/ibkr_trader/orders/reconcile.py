@@ -193,6 +193,11 @@ def _side(action: str) -> str:
     return "BUY" if action.strip().upper() in ("BOT", "BUY") else "SELL"
 
 
+def _signed(ex: ExecutionInfo) -> int:
+    """An execution's contracts, + bought, - sold."""
+    return int(ex.shares) if _side(ex.side) == "BUY" else -int(ex.shares)
+
+
 def _same_order(row: OrderRow, contract_key: str, action: str, quantity: float | None) -> bool:
     """A permId match is ours only if the contract, the side and the quantity agree too."""
     intent = row.intent
@@ -253,6 +258,7 @@ async def refresh_exposure(
     order_timeout: float = 30.0,
     *,
     account: str | None = None,
+    adopted_deadline: Callable[[OrderRow], datetime | None] | None = None,
 ) -> int:
     """The gateway's working orders (every client id) into the exposure ledger, without
     journaling anything: what an entry must count, including another instance's orders and
@@ -261,15 +267,10 @@ async def refresh_exposure(
     broker's error (the caller fails closed)."""
     ledger = risk.exposure
     store = journal.journal
-    get_positions = getattr(broker, "get_positions", None)
-    if account is not None and callable(get_positions):
-        held: dict[str, int] = {}
-        for row in await get_positions(timeout):
-            if account and row.account != account:
-                continue
-            key = row.contract.key
-            held[key] = held.get(key, 0) + round(row.quantity)
-        ledger.sync_positions(held)
+    if account is not None:
+        held = await broker_positions(broker, timeout, account)
+        if held is not None:
+            ledger.sync_positions(held)
     working: list[WorkingOrder] = []
     for info in await broker.get_open_orders(timeout):
         if not is_working_status(info.status):
@@ -288,11 +289,38 @@ async def refresh_exposure(
         deadline = (
             known.deadline
             if known is not None and known.deadline is not None
-            else row.intent.created_at + timedelta(seconds=order_timeout)
+            else adopted_deadline_of(row, adopted_deadline, order_timeout)
         )
         working.append(working_order(info, row, deadline))
     ledger.replace_broker_view(working)
     return len(working)
+
+
+async def broker_positions(
+    broker: BrokerOrders, timeout: float, account: str
+) -> dict[str, int] | None:
+    """The gateway's positions per contract, of ``account`` (every account when empty);
+    None when the broker has no positions to ask (a dry-run venue's stand-in)."""
+    get_positions = getattr(broker, "get_positions", None)
+    if not callable(get_positions):
+        return None
+    held: dict[str, int] = {}
+    for row in await get_positions(timeout):
+        if account and row.account != account:
+            continue
+        key = row.contract.key
+        held[key] = held.get(key, 0) + round(row.quantity)
+    return held
+
+
+def adopted_deadline_of(
+    row: OrderRow, rule: Callable[[OrderRow], datetime | None] | None, order_timeout: float
+) -> datetime:
+    """When an adopted order of ours is cancelled: by ``rule`` (the executor's: a resting
+    entry at the session's close) where it has one, else the intent's time plus
+    ``order_timeout``."""
+    deadline = rule(row) if rule is not None else None
+    return deadline or row.intent.created_at + timedelta(seconds=order_timeout)
 
 
 class Reconciler:
@@ -541,9 +569,7 @@ class Reconciler:
     def _deadline(self, row: OrderRow) -> datetime:
         """When an adopted order is cancelled: what it would have been before the restart (a
         resting entry at the session's close), else the intent's time plus order_timeout."""
-        rule = self.adopted_deadline
-        deadline = rule(row) if rule is not None else None
-        return deadline or row.intent.created_at + timedelta(seconds=self.order_timeout)
+        return adopted_deadline_of(row, self.adopted_deadline, self.order_timeout)
 
     @staticmethod
     def _foreign(info: OrderInfo) -> WorkingOrder:
@@ -604,7 +630,7 @@ class Reconciler:
             if result.duplicate:
                 continue
             recorded.append(ex.exec_id)
-            signed = int(ex.shares) if ex.side.upper() in ("BOT", "BUY") else -int(ex.shares)
+            signed = _signed(ex)
             self._risk.on_fill(
                 intent.contract_key, intent.symbol, signed, ex.time, ref=intent.client_order_id
             )
@@ -620,18 +646,10 @@ class Reconciler:
     async def _broker_positions(self, timeout: float) -> dict[str, int] | None:
         """PAPER: the gateway's positions of the one managed account, per contract (None in
         dry-run, where the book is local, or when the account is not known)."""
-        get_positions = getattr(self._broker, "get_positions", None)
         accounts = list(getattr(self._broker, "managed_accounts", None) or [])
-        if self._mode is not ExecutionMode.PAPER or not callable(get_positions):
+        if self._mode is not ExecutionMode.PAPER or len(accounts) != 1:
             return None
-        if len(accounts) != 1:
-            return None
-        held: dict[str, int] = {}
-        for row in await get_positions(timeout):
-            if row.account == accounts[0]:
-                key = row.contract.key
-                held[key] = held.get(key, 0) + round(row.quantity)
-        return held
+        return await broker_positions(self._broker, timeout, accounts[0])
 
     async def _settlement_legs(
         self, executions: Sequence[ExecutionInfo]
@@ -694,7 +712,7 @@ class Reconciler:
         )
         if result.duplicate:
             return False
-        signed = int(ex.shares) if ex.side.upper() in ("BOT", "BUY") else -int(ex.shares)
+        signed = _signed(ex)
         self._risk.on_fill(
             ex.contract.key,
             ex.contract.symbol,
