@@ -585,15 +585,16 @@ class RiskManager:
         those a full disk has not let us store yet included."""
         day = today or ny_date(self._clock.now())
         self._pay_day_trades()
-        # five NYSE sessions never span more than 14 calendar days: with no day trade in the
-        # last 14 the count is 0, and the NYSE calendar (pandas, ~0.6 s) is not needed
-        if not self._owed_day_trades and not self._store.day_trades_between(
-            day - timedelta(days=_PDT_SPAN_DAYS), day
-        ):
+        # five NYSE sessions never span more than 14 calendar days: the window's day trades
+        # are among the last 14 days' (one read), and with none there the count is 0 without
+        # the NYSE calendar (pandas, ~0.6 s)
+        recent = self._store.day_trades_between(day - timedelta(days=_PDT_SPAN_DAYS), day)
+        if not recent and not self._owed_day_trades:
             return 0
         start = pdt_window_start(day)
+        stored = sum(1 for _key, d in recent if start <= d)
         owed = sum(1 for _c, _s, d in self._owed_day_trades if start <= d <= day)
-        return len(self._store.day_trades_between(start, day)) + owed
+        return stored + owed
 
     def _check_pdt_disagreement(self, today: date) -> None:
         ib = self._ib_day_trades_remaining
