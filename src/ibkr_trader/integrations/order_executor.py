@@ -853,7 +853,10 @@ class OrderExecutor:
                     ibkr_order_id=rejected_snap.order_id if rejected_snap else exc.order_id,
                 )
             except GatewayDisconnectedError as exc:
-                reason = f"connection lost while the order was in flight: {exc}; reconciliation resolves it"
+                reason = (
+                    f"connection lost while the order was in flight: {exc}; "
+                    "reconciliation resolves it"
+                )
                 await self._journal.record_status(
                     coid, UNKNOWN, None, None, None, detail={"reason": reason}
                 )
