@@ -457,11 +457,14 @@ class Journal:
     def append_event(self, kind: str, detail: dict[str, Any]) -> int:
         """``record_event`` that returns the new row id."""
         with self._write("record_event") as conn:
-            cur = conn.execute(
-                "INSERT INTO events (mode, at, kind, detail_json) VALUES (?,?,?,?)",
-                (self._mode.value, self._now(), kind, _dumps(detail)),
-            )
-            return _rowid(cur)
+            return self._insert_event(conn, kind, detail)
+
+    def _insert_event(self, conn: sqlite3.Connection, kind: str, detail: dict[str, Any]) -> int:
+        cur = conn.execute(
+            "INSERT INTO events (mode, at, kind, detail_json) VALUES (?,?,?,?)",
+            (self._mode.value, self._now(), kind, _dumps(detail)),
+        )
+        return _rowid(cur)
 
     def record_connection_event(self, kind: str, detail: dict[str, Any] | None = None) -> int:
         """A connection event (connected, disconnected, reconnecting, restored, error...)."""
@@ -804,38 +807,27 @@ class Journal:
                 simulated=False,
             )
             if option_leg:
-                conn.execute(
-                    "INSERT INTO closures (mode, at, client_order_id, symbol, contract_key, "
-                    "quantity, reason, detail_json) VALUES (?,?,?,?,?,?,?,?)",
-                    (
-                        mode,
-                        now,
-                        coid,
-                        contract.symbol.upper(),
-                        contract.key,
-                        float(quantity),
-                        ClosureReason.OPTION_EXPIRY.value,
-                        _dumps({"outcome": outcome, "exec_id": exec_id}),
-                    ),
+                self._insert_closure(
+                    conn,
+                    ClosureReason.OPTION_EXPIRY.value,
+                    contract.symbol,
+                    contract.key,
+                    quantity,
+                    coid,
+                    {"outcome": outcome, "exec_id": exec_id},
                 )
-            conn.execute(
-                "INSERT INTO events (mode, at, kind, detail_json) VALUES (?,?,?,?)",
-                (
-                    mode,
-                    now,
-                    "option_settled",
-                    _dumps(
-                        {
-                            "exec_id": exec_id,
-                            "contract": contract.key,
-                            "option": option_key,
-                            "side": _side(side),
-                            "quantity": quantity,
-                            "price": price,
-                            "outcome": outcome,
-                        }
-                    ),
-                ),
+            self._insert_event(
+                conn,
+                "option_settled",
+                {
+                    "exec_id": exec_id,
+                    "contract": contract.key,
+                    "option": option_key,
+                    "side": _side(side),
+                    "quantity": quantity,
+                    "price": price,
+                    "outcome": outcome,
+                },
             )
         return recorded
 
@@ -970,21 +962,35 @@ class Journal:
         with self._write("record_closure") as conn:
             if client_order_id is not None:
                 self._require_intent(conn, client_order_id)
-            cur = conn.execute(
-                "INSERT INTO closures (mode, at, client_order_id, symbol, contract_key, "
-                "quantity, reason, detail_json) VALUES (?,?,?,?,?,?,?,?)",
-                (
-                    self._mode.value,
-                    self._now(),
-                    client_order_id,
-                    symbol.upper(),
-                    contract_key,
-                    float(quantity),
-                    reason_value,
-                    _dumps(detail or {}),
-                ),
+            return self._insert_closure(
+                conn, reason_value, symbol, contract_key, quantity, client_order_id, detail or {}
             )
-            return _rowid(cur)
+
+    def _insert_closure(
+        self,
+        conn: sqlite3.Connection,
+        reason_value: str,
+        symbol: str,
+        contract_key: str,
+        quantity: float,
+        client_order_id: str | None,
+        detail: dict[str, Any],
+    ) -> int:
+        cur = conn.execute(
+            "INSERT INTO closures (mode, at, client_order_id, symbol, contract_key, "
+            "quantity, reason, detail_json) VALUES (?,?,?,?,?,?,?,?)",
+            (
+                self._mode.value,
+                self._now(),
+                client_order_id,
+                symbol.upper(),
+                contract_key,
+                float(quantity),
+                reason_value,
+                _dumps(detail),
+            ),
+        )
+        return _rowid(cur)
 
     # --- the dry-run simulated book -----------------------------------------------------
 
