@@ -301,18 +301,26 @@ async def test_halt_cancels_a_working_entry(tmp_path: Path) -> None:
         assert rig.journal.events(kind="entry_cancelled_on_halt", limit=5)
 
 
+async def _an_adopted_entry(rig: Rig) -> Any:
+    """A resting entry left working when the gateway restarted, adopted by the first cycle's
+    reconciliation (its deadline an hour away). Returns the orchestrator."""
+    sim, gw = rig.sim, rig.gateway
+    rig.reconciler.order_timeout = 3600.0
+    contract = await near_money_option(gw, sim.clock.now())
+    entry = asyncio.create_task(buy(rig, contract, 1, 1, marketable=False))
+    await wait_until(lambda: len(our_orders(sim)) == 1)
+    await sim.restart()
+    assert (await entry).status is OrderStatus.PENDING
+    await wait_until(lambda: gw.connection.is_connected)
+    orch = rig.orchestrator([StrategyC()], symbols=())
+    await orch.run_cycle()
+    return orch
+
+
 async def test_halt_cancels_an_adopted_working_entry(tmp_path: Path) -> None:
     async with trading_rig(tmp_path, start=MONDAY) as rig:
-        sim, gw = rig.sim, rig.gateway
-        rig.reconciler.order_timeout = 3600.0
-        contract = await near_money_option(gw, sim.clock.now())
-        entry = asyncio.create_task(buy(rig, contract, 1, 1, marketable=False))
-        await wait_until(lambda: len(our_orders(sim)) == 1)
-        await sim.restart()
-        assert (await entry).status is OrderStatus.PENDING
-        await wait_until(lambda: gw.connection.is_connected)
-        orch = rig.orchestrator([StrategyC()], symbols=())
-        await orch.run_cycle()
+        sim = rig.sim
+        orch = await _an_adopted_entry(rig)
         assert our_orders(sim)[0].status == "Submitted"
         rig.kill_switch.write_text("halt\n")
         halted = await orch.run_cycle()
@@ -353,16 +361,8 @@ async def test_halt_cancels_an_entry_whose_broker_id_was_never_learnt(tmp_path: 
     not be cancelled; the cycle's reconciliation then learnt its id, but the cancel waited for
     the next cycle (chaos seed 117). Now it is cancelled in the same HALTED cycle."""
     async with trading_rig(tmp_path, start=MONDAY) as rig:
-        sim, gw = rig.sim, rig.gateway
-        rig.reconciler.order_timeout = 3600.0
-        contract = await near_money_option(gw, sim.clock.now())
-        entry = asyncio.create_task(buy(rig, contract, 1, 1, marketable=False))
-        await wait_until(lambda: len(our_orders(sim)) == 1)
-        await sim.restart()
-        assert (await entry).status is OrderStatus.PENDING
-        await wait_until(lambda: gw.connection.is_connected)
-        orch = rig.orchestrator([StrategyC()], symbols=())
-        await orch.run_cycle()
+        sim = rig.sim
+        orch = await _an_adopted_entry(rig)
         [working] = rig.risk.exposure.working(ours=True)
         rig.risk.exposure.update(working.ref, order_id=0, perm_id=0, client_id=0)  # lost
         rig.kill_switch.write_text("halt\n")
