@@ -179,6 +179,7 @@ async def test_a_restarted_executor_finds_the_journaled_result_and_sends_nothing
 
 async def test_journal_holds_decision_intent_before_send_status_and_fills(paper: Rig) -> None:
     result = await paper.gateway.submit_order(make_signal(paper.sim), CONTEXT, timeout=5.0)
+    await paper.gateway.journal.drain()  # what follows the fill is journaled off the critical path
     explanation = paper.journal.explain(result.order_id)
     assert explanation is not None
     assert explanation.decision is not None and explanation.decision.approved

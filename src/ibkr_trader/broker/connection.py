@@ -321,6 +321,21 @@ class IBKRConnection:
             return []
         return list(self.ib.client.getAccounts())
 
+    def streamed_positions(self, account: str) -> dict[str, int] | None:
+        """``account``'s positions per contract key as the gateway's position stream has them
+        now (ib_async keeps them from the ``reqPositions`` subscription of its start-up: the
+        gateway pushes every change, whoever traded). No message is sent. None when not
+        connected."""
+        if not self.is_connected:
+            return None
+        held: dict[str, int] = {}
+        for row in self.ib.wrapper.positions.get(account, {}).values():
+            quantity = round(_num(row.position))
+            if quantity:
+                key = from_ib_contract(row.contract).key
+                held[key] = held.get(key, 0) + quantity
+        return held
+
     @property
     def server_version(self) -> int:
         return int(self.client.serverVersion())

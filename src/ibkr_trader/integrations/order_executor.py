@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import math
 import time
 from collections import OrderedDict
@@ -60,6 +61,7 @@ from ibkr_trader.journal import (
     AsyncJournal,
     IntentRecord,
     IntentResult,
+    Journal,
     JournalError,
     OrderRow,
     client_order_id_for,
@@ -101,6 +103,10 @@ CANCEL_GRACE_SECONDS = 5.0  # extra time to cancel the rest of an order after it
 CANCEL_REFUSED_CODES = frozenset({161, 10147, 10148})  # the cancel was refused or not found
 HALT_CHECK_SECONDS = 0.25  # a working entry checks for a HALT this often while it waits
 UNCONFIRMED_STATUS = UNCONFIRMED  # not final: reconciliation settles it from the gateway
+CALLER_DATA_MAX_AGE_SECONDS = 5.0  # the caller's market data counts as fresh this long
+# The gateway's working orders and positions, read for an entry, stand this long for the next
+# entries (see ``_refresh_exposure``); 0 reads them before every entry.
+EXPOSURE_MAX_AGE_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +213,7 @@ class OrderExecutor:
         flags: IntegrationFeatureFlags = DEFAULT_FLAGS,
         venue: Venue | None = None,
         rest_entries: bool = False,
+        exposure_max_age: float = EXPOSURE_MAX_AGE_SECONDS,
     ) -> None:
         if not operator_id or not operator_id.strip():
             raise GatewayError("operator_id must not be empty (compliance requirement)")
@@ -222,8 +229,20 @@ class OrderExecutor:
         self._flags = flags
         self._results: OrderedDict[str, OrderResult] = OrderedDict()  # recent, bounded
         self._inflight: dict[str, asyncio.Future[OrderResult]] = {}
+        # client order ids with a journaled intent, read once at the first order and kept: a
+        # new order needs no duplicate-check read (the intent's insert still catches an id
+        # another process journaled since)
+        self._known_coids: set[str] | None = None
+        self._result_journaled: set[str] = set()  # results in a queued group commit
         self._resting: dict[str, _Resting] = {}
         self.rest_entries = rest_entries
+        self.exposure_max_age = max(float(exposure_max_age), 0.0)
+        self._exposure_read_at: float | None = None  # monotonic; None: read before the next entry
+        self._intents_seen = 0  # the journal's newest intent (row id) at the last read
+        self._own_intents: set[str] = set()  # intents this executor journaled since that read
+        subscribe = getattr(connection, "subscribe", None)
+        if callable(subscribe):  # a reconnect (or any change of the link) forgets the view
+            subscribe(lambda _state: self.forget_exposure())
         if self._mode is ExecutionMode.LIVE:
             raise GatewayError("Live execution blocked: ExecutionMode.LIVE is refused")
         self._hours = MarketHours(self._clock)
@@ -403,10 +422,13 @@ class OrderExecutor:
         if inflight is not None:
             first = await asyncio.shield(inflight)
             return replace(first, duplicate=True)
-        earlier = await self._journaled_result(coid)
-        if earlier is not None:
-            self._remember(coid, earlier)
-            return replace(earlier, duplicate=True)
+        if self._known_coids is None:
+            self._known_coids = await self._journal.call(self._journal.journal.client_order_ids)
+        if coid in self._known_coids:
+            earlier = await self._journaled_result(coid)
+            if earlier is not None:
+                self._remember(coid, earlier)
+                return replace(earlier, duplicate=True)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[OrderResult] = loop.create_future()
         self._inflight[coid] = future
@@ -530,7 +552,9 @@ class OrderExecutor:
                 qualified = await self._qualify(request, remaining())
             quote: Quote | None = None
             quote_check = request.quote
-            if not self._priced_paper_close(request):
+            if self._caller_data_suffices(request, underlying_check):
+                quote_check = underlying_check
+            elif not self._priced_paper_close(request):
                 try:
                     quote, quote_check = await self._quote(qualified, remaining(), underlying_check)
                 except (BrokerError, TimeoutError) as exc:
@@ -553,9 +577,12 @@ class OrderExecutor:
         except BrokerError as exc:
             return await self._failed_before_risk(request, f"market data unavailable: {exc}", exc)
 
-        reference = (
-            _reference_price(request, quote) if quote is not None else request.reference_price
-        )
+        if quote is not None:
+            reference = _reference_price(request, quote)
+        elif request.order_type == "LMT" and request.limit_price is not None:
+            reference = request.limit_price  # the caller's data sufficed: priced at its limit
+        else:
+            reference = request.reference_price
         request = replace(
             request,
             quote=quote_check,
@@ -576,18 +603,12 @@ class OrderExecutor:
                 account = None  # the paper interlock refuses the send below: nothing goes out
         if account is not None:
             try:
-                await refresh_exposure(
-                    self._connection,
-                    self._journal,
-                    self._risk_manager,
-                    remaining(),
-                    account=account,
-                )
+                await self._refresh_exposure(account, remaining())
             except (BrokerError, TimeoutError) as exc:
                 return await self._failed_before_risk(
                     request, f"the gateway's working orders are unknown ({exc}): no entry", exc
                 )
-        validation = await self._risk_manager.validate_trade(request)
+        validation, intent = await self._decide(request, qualified.con_id)
         if not validation.approved:
             reason = "; ".join(validation.rejection_reasons) or "rejected by the RiskManager"
             _log.warning(
@@ -603,31 +624,14 @@ class OrderExecutor:
                 risk_validation=validation,
             )
 
-        # Step 5: the intent, BEFORE anything is sent
-        try:
-            intent: IntentResult | None = await self._journal.record_intent(
-                request, decision_id=validation.decision_id, con_id=qualified.con_id
-            )
-        except JournalError as exc:
-            if not (request.is_closing and write_failures_tolerated()):
-                self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
-                raise
-            # a full disk must not stop a protective close (issue 14, item 7): it goes out,
-            # logged, and the orchestrator reports the journal as degraded
-            _log.error(
-                "close_sent_without_journaled_intent",
-                client_order_id=request.client_order_id,
-                error=str(exc),
-            )
-            intent = None
-            self._journal.owe_intent(request, validation, con_id=qualified.con_id)
-        except BaseException:
-            self._risk_manager.exposure.finish(request.client_order_id)  # nothing was sent
-            raise
+        self._own_intents.add(request.client_order_id)
+        if self._known_coids is not None:
+            self._known_coids.add(request.client_order_id)
         if intent is not None and intent.existed:
             earlier = await self._journaled_result(request.client_order_id)
             if earlier is not None:
                 # the first attempt may still work: its exposure stays until the broker's word
+                self.forget_exposure()
                 self._risk_manager.exposure.update(
                     request.client_order_id, sent=True, local=False, status=UNKNOWN
                 )
@@ -641,6 +645,7 @@ class OrderExecutor:
         except BaseException:
             # a journal error after the send, a cancelled task: the order may be working;
             # it stays exposure until the venue's word (refresh, reconciliation) settles it
+            self.forget_exposure()
             self._risk_manager.exposure.update(
                 request.client_order_id, sent=True, local=False, status=UNKNOWN
             )
@@ -650,8 +655,125 @@ class OrderExecutor:
         await self._conclude(request, result)
         return result
 
+    async def _decide(
+        self, request: TradeRequest, con_id: int
+    ) -> tuple[ValidationResult, IntentResult | None]:
+        """Step 4 and 5: the risk decision and, when approved, the order's intent, durable
+        together in ONE transaction on the journal's worker thread before anything is sent
+        (nothing fsynced on the event loop). The approved order counts in the exposure ledger
+        before the await, so a concurrent decision sees it.
+
+        A decision that cannot be journaled is a rejection: nothing unrecorded is approved.
+        The exception is a protective close on a full disk (issue 14, item 7): it goes out,
+        and its decision and intent are owed to the journal (``AsyncJournal.owe_intent``)."""
+        risk = self._risk_manager
+        validation = risk.evaluate_trade(request)
+        if not validation.approved:
+            try:
+                decision_id = await self._journal.record_risk_decision(request, validation)
+            except Exception as exc:  # the rejection stands even if it cannot be recorded
+                _log.error("risk_decision_not_journaled", error=repr(exc))
+                return validation, None
+            _log.info(
+                "risk_decision",
+                decision_id=decision_id,
+                approved=False,
+                reasons=validation.rejection_reasons,
+            )
+            return replace(validation, decision_id=decision_id), None
+        risk.note_approved(request)
+        try:
+            decision_id, intent = await self._journal.record_decision_and_intent(
+                request, validation, con_id=con_id
+            )
+        except JournalError as exc:
+            if request.is_closing and write_failures_tolerated():
+                _log.error(
+                    "close_sent_without_journaled_intent",
+                    client_order_id=request.client_order_id,
+                    error=str(exc),
+                )
+                self._journal.owe_intent(request, validation, con_id=con_id)
+                return validation, None
+            risk.withdraw_approved(request)  # nothing is sent
+            _log.error("risk_decision_not_journaled", error=repr(exc))
+            return (
+                replace(
+                    validation,
+                    approved=False,
+                    rejection_reasons=[
+                        *validation.rejection_reasons,
+                        f"decision could not be journaled: {type(exc).__name__}: {exc}",
+                    ],
+                ),
+                None,
+            )
+        except BaseException:
+            risk.withdraw_approved(request)  # nothing was sent
+            raise
+        _log.info("risk_decision", decision_id=decision_id, approved=True, reasons=[])
+        return replace(validation, decision_id=decision_id), intent
+
+    async def _refresh_exposure(self, account: str, timeout: float) -> None:
+        """The gateway's working orders (every client id) and the account's positions into the
+        exposure ledger before an entry, unless read less than ``exposure_max_age`` ago.
+
+        Between two reads the ledger stays exact for everything this process does: an approved
+        order counts at once, its broker ids and end as the gateway reports them, every fill
+        moves the position (``on_fill``). What a read adds is what *others* did: an order placed
+        by hand or by another instance. A read per entry costs two messages of IB's 50 a
+        second (back-to-back orders would run at a third of the rate); one per second leaves
+        a foreign order at most that long unseen, where a read per entry leaves it the few
+        milliseconds between the read and the send (no read closes that race). The view is
+        read again after any change of the connection, after a read that failed, and after an
+        order whose end the gateway did not confirm."""
+        now = time.monotonic()
+        read_at = self._exposure_read_at
+        if (
+            read_at is not None
+            and 0 <= now - read_at < self.exposure_max_age
+            and self._positions_agree(account)
+        ):
+            # another instance writing this journal: its intents since the read mean orders
+            # the ledger may not have, so the gateway is asked again
+            seen = self._intents_seen
+            mark, coids = await self._journal.read_committed(lambda j: j.intents_since(seen))
+            if all(coid in self._own_intents for coid in coids):
+                self._intents_seen = mark
+                return
+        self._exposure_read_at = None
+        seen = self._intents_seen
+        mark, _coids = await self._journal.read_committed(lambda j: j.intents_since(seen))
+        await refresh_exposure(
+            self._connection,
+            self._journal,
+            self._risk_manager,
+            timeout,
+            account=account,
+        )
+        self._exposure_read_at = now
+        self._intents_seen = mark
+        self._own_intents.clear()
+
+    def _positions_agree(self, account: str) -> bool:
+        """The ledger's positions are the gateway's position stream's (no message): a fill
+        the ledger did not take (an order that filled after its end was decided, a manual
+        trade) sends the entry to the gateway for the whole view."""
+        streamed = getattr(self._connection, "streamed_positions", None)
+        if not callable(streamed):
+            return False
+        held = streamed(account)
+        return held is not None and held == self._risk_manager.exposure.positions
+
+    def forget_exposure(self) -> None:
+        """The next entry reads the gateway's working orders and positions first."""
+        self._exposure_read_at = None
+
     async def _conclude(self, request: TradeRequest, result: OrderResult) -> None:
         self._settle_exposure(request, result)
+        if request.client_order_id in self._result_journaled:
+            self._result_journaled.discard(request.client_order_id)
+            return  # in the order's group commit (_group_after_fill)
         await self._journal.record_result(
             request.client_order_id,
             result.status,
@@ -668,6 +790,7 @@ class OrderExecutor:
         ledger = self._risk_manager.exposure
         coid = request.client_order_id
         if result.status is OrderStatus.PENDING:
+            self.forget_exposure()
             ledger.update(coid, sent=True, local=False, status=UNKNOWN)
         else:
             ledger.finish(coid)
@@ -676,6 +799,28 @@ class OrderExecutor:
         """A PAPER market order that closes: it needs no quote to be sent (issue 14, item 4)."""
         return (
             self._mode is ExecutionMode.PAPER and request.is_closing and request.order_type == "MKT"
+        )
+
+    def _caller_data_suffices(self, request: TradeRequest, check: QuoteCheck | None) -> bool:
+        """A PAPER limit order whose caller passed fresh, live market data takes no snapshot of
+        its own (two messages: the snapshot and the server time for its age). The risk manager
+        prices it at its limit (the most it can cost) and the data gate reads the data the
+        signal was decided on; the gateway matches the limit against the live market. A dry
+        run still takes a quote, to fill at."""
+        if check is None or check.as_of is None:
+            return False
+        limit = request.limit_price
+        age = (self._clock.now() - check.as_of).total_seconds()
+        return (
+            self._mode is ExecutionMode.PAPER
+            and request.order_type == "LMT"
+            and limit is not None
+            and math.isfinite(limit)
+            and limit > 0
+            and not check.is_stale
+            and not check.is_delayed
+            and not check.missing_fields
+            and -CALLER_DATA_MAX_AGE_SECONDS <= age <= CALLER_DATA_MAX_AGE_SECONDS
         )
 
     def _priced_paper_close(self, request: TradeRequest) -> bool:
@@ -805,8 +950,19 @@ class OrderExecutor:
                     + timedelta(seconds=max(deadline - time.monotonic(), 0)),
                     status=handle.status,
                 )
-                await self._journal.attach_broker_ids(coid, handle.order_id, handle.perm_id or None)
-                await self._record_snapshot(request, handle.snapshot())
+                if self._groups_writes:
+                    # queued on the journal's worker, in order, not waited for: the order is
+                    # out, and reconciliation re-reads it from the gateway by its orderRef
+                    # if the process dies before they land
+                    self._journal.group(
+                        "order_sent",
+                        self._sent_writes(coid, handle.order_id, handle.snapshot()),
+                    )
+                else:
+                    await self._journal.attach_broker_ids(
+                        coid, handle.order_id, handle.perm_id or None
+                    )
+                    await self._record_snapshot(request, handle.snapshot())
                 try:
                     snap = await self._wait_broker_done(
                         handle, coid, remaining, entry=not request.is_closing
@@ -821,7 +977,12 @@ class OrderExecutor:
                         request, validation, snap, timed_out=True, timeout=timeout
                     )
                 return await self._finish(
-                    request, validation, snap, timed_out=False, timeout=timeout
+                    request,
+                    validation,
+                    snap,
+                    timed_out=False,
+                    timeout=timeout,
+                    group=self._groups_writes,
                 )
             except OrderRejectedError as exc:
                 rejected_snap = handle.snapshot() if handle is not None else None
@@ -1266,7 +1427,12 @@ class OrderExecutor:
             if new:
                 signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
                 self._risk_manager.on_fill(
-                    request.contract_key, request.symbol, signed, fill.time, ref=coid
+                    request.contract_key,
+                    request.symbol,
+                    signed,
+                    fill.time,
+                    ref=coid,
+                    exec_id=fill.exec_id,
                 )
 
     async def record_working_fills(self) -> None:
@@ -1294,16 +1460,22 @@ class OrderExecutor:
         *,
         timed_out: bool,
         timeout: float,
+        group: bool = False,
     ) -> OrderResult:
+        """The order's end from the venue's snapshot. ``group``: everything the journal learns
+        here (broker ids, the status, the fills and commissions, the day-trade bookkeeping
+        and the result) is ONE transaction queued on the journal's worker, off the critical
+        path (see ``_group_after_fill``); the fills count in memory at once."""
         coid = request.client_order_id
-        if snap.perm_id:
-            await self._journal.attach_broker_ids(coid, snap.order_id, snap.perm_id)
-        # after a timeout the order is over only if the gateway says so: ib_async marks an
-        # order Cancelled locally when a cancel is refused (10147 not found, 10148 / 161 not
-        # cancellable), e.g. when the cancel overtook a late order that then works or fills
         unconfirmed = not snap.is_done or (
             timed_out and snap.last_error_code in CANCEL_REFUSED_CODES
         )
+        if group:
+            result = self._outcome(request, validation, snap, unconfirmed, timed_out, timeout)
+            self._group_after_fill(request, snap, result, unconfirmed)
+            return result
+        if snap.perm_id:
+            await self._journal.attach_broker_ids(coid, snap.order_id, snap.perm_id)
         if unconfirmed:
             await self._journal.record_status(
                 coid,
@@ -1318,6 +1490,22 @@ class OrderExecutor:
         else:
             await self._record_snapshot(request, snap)
         await self._record_new_fills(request, snap)
+        return self._outcome(request, validation, snap, unconfirmed, timed_out, timeout)
+
+    def _outcome(
+        self,
+        request: TradeRequest,
+        validation: ValidationResult,
+        snap: TradeSnapshot,
+        unconfirmed: bool,
+        timed_out: bool,
+        timeout: float,
+    ) -> OrderResult:
+        """The OrderResult of an order's end. After a timeout the order is over only if the
+        gateway says so (``unconfirmed``): ib_async marks an order Cancelled locally when a
+        cancel is refused (10147 not found, 10148 / 161 not cancellable), e.g. when the cancel
+        overtook a late order that then works or fills."""
+        coid = request.client_order_id
         filled = round(snap.filled)
         avg = snap.avg_fill_price if math.isfinite(snap.avg_fill_price) and filled else None
         common: dict[str, Any] = {
@@ -1380,6 +1568,122 @@ class OrderExecutor:
         return self._result(
             request, status, rejection_reason=reason, error_code=snap.last_error_code, **common
         )
+
+    @property
+    def _groups_writes(self) -> bool:
+        """Paper orders journal what follows the send in group commits off the critical path
+        (the gateway holds the order and its executions: reconciliation re-reads them after
+        a crash). The dry-run venue's book is the journal itself: its writes are awaited."""
+        return isinstance(self._venue, PaperVenue)
+
+    def _sent_writes(
+        self, coid: str, order_id: int, snap: TradeSnapshot
+    ) -> list[Callable[[], object]]:
+        """The broker ids and the status right after the send (for the worker)."""
+        store = self._journal.journal
+        return [
+            lambda: store.attach_broker_ids(coid, order_id, snap.perm_id or None),
+            lambda: store.record_status(
+                coid,
+                snap.status,
+                snap.filled,
+                snap.remaining,
+                snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None,
+                error_code=snap.last_error_code,
+                error_text=snap.last_error_text,
+            ),
+        ]
+
+    def _group_after_fill(
+        self, request: TradeRequest, snap: TradeSnapshot, result: OrderResult, unconfirmed: bool
+    ) -> None:
+        """Everything the journal learns at an order's end as ONE transaction, queued: the
+        OrderResult does not wait for its fsync. The fills move the ledger and the day-trade
+        count now (the next decision sees them; an exec id moves them once, whoever reports
+        it). Crash safety: the decision and the intent were durable before the send; if the
+        process dies before this commit lands, reconciliation records the order's status and
+        executions from the gateway. Each write is a savepoint: one that fails (logged) does
+        not take the others with it; it is owed, retried before the next journal call."""
+        store = self._journal.journal
+        coid, side = request.client_order_id, request.action
+        avg = snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None
+        writes: list[Callable[[], object]] = []
+        if snap.perm_id:
+            writes.append(lambda: store.attach_broker_ids(coid, snap.order_id, snap.perm_id))
+        if unconfirmed:
+            writes.append(
+                lambda: store.record_status(
+                    coid,
+                    UNCONFIRMED_STATUS,
+                    snap.filled,
+                    None,
+                    avg,
+                    error_code=snap.last_error_code,
+                    error_text=snap.last_error_text,
+                    detail={"local_status": snap.status},
+                )
+            )
+        else:
+            writes.append(
+                lambda: store.record_status(
+                    coid,
+                    snap.status,
+                    snap.filled,
+                    snap.remaining,
+                    avg,
+                    error_code=snap.last_error_code,
+                    error_text=snap.last_error_text,
+                )
+            )
+        day_writes: list[Callable[[], object]] = []
+        fills: dict[str, tuple[str, int]] = {}
+        with self._risk_manager.writes_into(day_writes):
+            for fill in snap.fills:
+                writes.append(functools.partial(_record_fill, store, request, snap, fill))
+                signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
+                fills[fill.exec_id] = (request.contract_key, signed)
+                self._risk_manager.on_fill(
+                    request.contract_key,
+                    request.symbol,
+                    signed,
+                    fill.time,
+                    ref=coid,
+                    exec_id=fill.exec_id,
+                )
+        writes.extend(day_writes)
+        writes.append(
+            lambda: store.record_result(
+                coid,
+                result.status,
+                broker_order_id=result.ibkr_order_id,
+                fill_price=result.fill_price,
+                fill_quantity=result.fill_quantity,
+                rejection_reason=result.rejection_reason,
+                detail={"error_code": result.error_code, "perm_id": result.perm_id},
+            )
+        )
+        self._journal.group("order_done", writes, fills=fills)
+        self._result_journaled.add(coid)
+
+
+def _record_fill(
+    store: Journal, request: TradeRequest, snap: TradeSnapshot, fill: FillInfo
+) -> None:
+    """On the worker: one execution and its commission (a known exec id is not written twice)."""
+    store.record_fill(
+        fill.exec_id,
+        client_order_id=request.client_order_id,
+        symbol=request.symbol,
+        contract_key=request.contract_key,
+        side=request.action,
+        quantity=fill.shares,
+        price=fill.price,
+        at=fill.time,
+        broker_order_id=snap.order_id,
+        perm_id=snap.perm_id or None,
+    )
+    if fill.commission is not None:
+        store.record_commission(fill.exec_id, fill.commission)
 
 
 def _reference_price(request: TradeRequest, quote: Quote) -> float | None:

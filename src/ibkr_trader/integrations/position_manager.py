@@ -204,7 +204,7 @@ class PositionManager:
         self._last_sync = self._clock.now()
         await self._risk_manager.sync_positions(positions)
         # our part of each position: what our journaled fills add up to (the rest is foreign)
-        ours = await self._journal.call(self._journal.journal.our_net_positions)
+        ours = await self._journal.our_net_positions()
         self._risk_manager.exposure.set_ours(ours)
         return positions
 

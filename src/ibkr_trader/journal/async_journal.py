@@ -23,8 +23,10 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -82,6 +84,15 @@ def tolerate_write_failures() -> Iterator[list[str]]:
         _TOLERATE.reset(token)
 
 
+@dataclass
+class _Group:
+    """A group commit's writes (see :meth:`AsyncJournal.group`)."""
+
+    op: str
+    writes: list[Callable[[], object]]
+    fills: tuple[str, ...] = ()
+
+
 def write_failures_tolerated() -> bool:
     return _TOLERATE.get() is not None
 
@@ -96,6 +107,16 @@ class AsyncJournal:
         # writes a full disk refused that must still be made (the closes'), oldest first
         self._owed: list[tuple[str, Callable[[], object]]] = []
         self._debt_reported: set[str] = set()
+        self._queued: set[asyncio.Future[Any]] = set()  # submitted writes nobody awaits
+        # group commits not yet run: the next worker job takes them all into ONE transaction
+        # (the flush, or an awaited write such as an order's decision and intent)
+        self._groups: list[_Group] = []
+        self._groups_lock = threading.Lock()
+        self._unlanded: dict[str, tuple[str, int]] = {}  # exec id -> (contract key, signed)
+        # reads that need not wait for this process's queued writes: a second, read-only
+        # connection on its own thread (opened at first use)
+        self._reader: Journal | None = None
+        self._reader_pool: ThreadPoolExecutor | None = None
 
     @classmethod
     async def open(
@@ -110,7 +131,8 @@ class AsyncJournal:
         return self._journal
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run ``fn(*args, **kwargs)`` on the worker thread; cancellation does not undo it."""
+        """Run ``fn(*args, **kwargs)`` on the worker thread; cancellation does not undo it.
+        It runs after every write queued before it (a read sees them)."""
         if self._closed:
             raise RuntimeError("AsyncJournal is closed")
         loop = asyncio.get_running_loop()
@@ -128,6 +150,139 @@ class AsyncJournal:
             failures.append(f"{name}: {exc}")
             _log.error("journal_write_failed_tolerated", op=name, error=str(exc))
             return cast(T, _TOLERATED[name])
+
+    async def read_committed(self, fn: Callable[[Journal], T]) -> T:
+        """``fn(journal)`` on a read-only connection of its own thread: what is committed now
+        (another process's writes included), without waiting for this process's queued
+        writes. Falls back to the worker when the journal cannot be opened twice."""
+        if self._closed:
+            raise RuntimeError("AsyncJournal is closed")
+        loop = asyncio.get_running_loop()
+        if self._reader_pool is None:
+            self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
+        reader = self._reader
+
+        def run() -> T:
+            nonlocal reader
+            if reader is None:
+                reader = self._journal.twin()
+                self._reader = reader
+            return fn(reader)
+
+        try:
+            return await loop.run_in_executor(self._reader_pool, run)
+        except JournalError:
+            return await self.call(fn, self._journal)
+
+    def submit(self, op: str, fn: Callable[[], object]) -> None:
+        """Queue ``fn`` on the worker thread and return at once: a write the order path does
+        not wait for. It runs in order with every other call (a later read sees it); a
+        failure is logged (``journal_write_failed``), never raised. What it records is also
+        at the gateway, so reconciliation records it again if the process dies first."""
+        if self._closed:
+            raise RuntimeError("AsyncJournal is closed")
+        job: Callable[[], object] = fn
+        if self._owed:
+            job = functools.partial(self._pay_then, fn)
+        future = asyncio.get_running_loop().run_in_executor(self._executor, job)
+        self._queued.add(future)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._queued.discard(f)
+            if not f.cancelled() and f.exception() is not None:
+                _log.error("journal_write_failed", op=op, error=repr(f.exception()))
+
+        future.add_done_callback(done)
+
+    def group(
+        self,
+        op: str,
+        writes: Sequence[Callable[[], object]],
+        *,
+        fills: Mapping[str, tuple[str, int]] | None = None,
+    ) -> None:
+        """Several writes as ONE transaction, queued like :meth:`submit`: groups that queue
+        up while the worker is busy share one commit (one fsync). ``fills`` (exec id ->
+        contract key, signed quantity) are the executions the group journals: until they
+        land, :meth:`our_net_positions` counts them. A write that fails (a full disk) is
+        owed, like a close's intent: retried before the next journal call, never dropped."""
+        with self._groups_lock:
+            if fills:
+                self._unlanded.update(fills)
+            self._groups.append(_Group(op, list(writes), tuple(fills or ())))
+            first = len(self._groups) == 1
+        if first:  # one flush takes every group queued by the time it runs
+            self.submit("group_commit", self._flush_groups)
+
+    def _take_groups(self) -> list[_Group]:
+        with self._groups_lock:
+            groups, self._groups = self._groups, []
+        return groups
+
+    def _flush_groups(self) -> None:
+        """On the worker: every queued group in one transaction; each write under its own
+        savepoint (one that fails is undone alone, logged and owed; the rest commit)."""
+        groups = self._take_groups()
+        if not groups:
+            return
+        failed: dict[int, list[Callable[[], object]]] = {}
+
+        def body() -> None:
+            for index, group in enumerate(groups):
+                for write in group.writes:
+                    try:
+                        write()
+                    except Exception as exc:
+                        _log.error("journal_write_failed", op=group.op, error=repr(exc))
+                        failed.setdefault(index, []).append(write)
+
+        try:
+            self._journal.run_group("group_commit", body)
+        except JournalError as exc:  # the commit itself failed: none of them was written
+            _log.error("journal_write_failed", op="group_commit", error=repr(exc))
+            failed = {index: list(group.writes) for index, group in enumerate(groups)}
+        for index, group in enumerate(groups):
+            if index in failed:
+                self._owe_group(_Group(group.op, failed[index], group.fills))
+            else:
+                self._landed(group.fills)
+
+    def _owe_group(self, group: _Group) -> None:
+        """On the worker: ``group``'s writes are retried, in order, before the next call."""
+
+        def retry() -> object:
+            while group.writes:
+                group.writes[0]()  # raises while the journal still refuses it
+                group.writes.pop(0)
+            self._landed(group.fills)
+            return None
+
+        self._owed.append((f"{group.op}:{','.join(group.fills) or 'writes'}", retry))
+
+    def _landed(self, fills: Sequence[str]) -> None:
+        if fills:
+            with self._groups_lock:
+                for exec_id in fills:
+                    self._unlanded.pop(exec_id, None)
+
+    def _net_positions(self) -> dict[str, int]:
+        """On the worker: our journaled net positions plus the fills not landed yet."""
+        net = self._journal.our_net_positions()
+        with self._groups_lock:
+            pending = list(self._unlanded.values())
+        for key, signed in pending:
+            net[key] = net.get(key, 0) + signed
+        return {key: qty for key, qty in net.items() if qty}
+
+    async def our_net_positions(self) -> dict[str, int]:
+        """Our part of each position: the journaled fills of our orders, and those of our
+        fills still queued (or owed, on a full disk) - ours all the same."""
+        return await self.call(self._net_positions)
+
+    async def drain(self) -> None:
+        """Wait until every submitted and grouped write has run."""
+        if self._queued:
+            await asyncio.gather(*list(self._queued), return_exceptions=True)
 
     # --- what a full disk refused ---------------------------------------------------------
 
@@ -172,6 +327,8 @@ class AsyncJournal:
         await self.call(self._journal.close)
         self._closed = True
         await asyncio.to_thread(self._executor.shutdown, True)
+        if self._reader_pool is not None:  # its connection closed with the journal's
+            await asyncio.to_thread(self._reader_pool.shutdown, True)
 
     async def __aenter__(self) -> AsyncJournal:
         return self
@@ -191,6 +348,13 @@ class AsyncJournal:
 
     async def record_risk_decision(self, request: TradeRequest, result: ValidationResult) -> int:
         return await self.call(self._journal.record_risk_decision, request, result)
+
+    async def record_decision_and_intent(
+        self, request: TradeRequest, result: ValidationResult, *, con_id: int = 0
+    ) -> tuple[int, IntentResult]:
+        return await self.call(
+            self._journal.record_decision_and_intent, request, result, con_id=con_id
+        )
 
     async def record_intent(
         self,

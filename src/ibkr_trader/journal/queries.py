@@ -291,6 +291,27 @@ def final_closes(conn: sqlite3.Connection, mode: str, contract_key: str) -> int:
     return int(row[0])
 
 
+def client_order_ids(conn: sqlite3.Connection, mode: str) -> set[str]:
+    """Every intent's client order id (the covering UNIQUE index; no table rows read)."""
+    rows = conn.execute("SELECT client_order_id FROM intents WHERE mode = ?", (mode,))
+    return {str(r[0]) for r in rows}
+
+
+def intents_since(conn: sqlite3.Connection, mode: str, after_id: int) -> tuple[int, list[str]]:
+    """The newest intent's row id, and the client order ids of the intents after ``after_id``
+    (by the primary key: no table scan)."""
+    rows = conn.execute(
+        "SELECT id, client_order_id FROM intents WHERE id > ? AND mode = ? ORDER BY id",
+        (after_id, mode),
+    ).fetchall()
+    if rows:
+        return int(rows[-1][0]), [str(r[1]) for r in rows]
+    if after_id > 0:
+        return after_id, []
+    row = conn.execute("SELECT COALESCE(MAX(id), 0) FROM intents").fetchone()
+    return int(row[0]), []
+
+
 def decisions(
     conn: sqlite3.Connection,
     mode: str,

@@ -47,8 +47,13 @@ class UnknownOrderError(JournalError):
     """A client order id that the journal has no intent for."""
 
 
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Convert records, datetimes, enums, tuples recursively into JSON-ready values."""
+    if type(value) in _PLAIN:  # most values: nothing to convert (exact types: not enums)
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, datetime | date):

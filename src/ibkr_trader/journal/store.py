@@ -26,7 +26,7 @@ import os
 import sqlite3
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -152,7 +152,7 @@ def _decision_fields(request: Any) -> tuple[Any, ...]:
 def _request_json(request: Any) -> str:
     if dataclasses.is_dataclass(request) and not isinstance(request, type):
         try:
-            return _dumps(dataclasses.asdict(request))
+            return _dumps(request)  # jsonable() walks the dataclass (no deep copy first)
         except Exception:
             pass
     return _dumps({"repr": repr(request)[:2000]})
@@ -199,6 +199,8 @@ class Journal:
         self._busy_timeout = busy_timeout
         self._lock = threading.RLock()
         self._closed = False
+        self._txn_depth = 0  # > 0: inside transaction(); each write is a savepoint of it
+        self._twins: list[Journal] = []  # read-only connections to this file (twin())
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -251,11 +253,39 @@ class Journal:
             busy_timeout=busy_timeout,
         )
 
+    def twin(self) -> Journal:
+        """A second, read-only connection to this journal's file, for reads that must not wait
+        on this connection's writes (in WAL mode a reader never waits for the writer): it sees
+        what is committed, this process's and any other's. Closed with this journal."""
+        conn = _connect(self._path, read_only=True, busy_timeout=self._busy_timeout)
+        try:
+            with _translated(self._path, "open", self._busy_timeout):
+                _configure(
+                    conn, read_only=True, synchronous="FULL", busy_timeout=self._busy_timeout
+                )
+        except BaseException:
+            conn.close()
+            raise
+        twin = Journal(
+            conn,
+            self._path,
+            self._mode,
+            self._clock,
+            read_only=True,
+            busy_timeout=self._busy_timeout,
+        )
+        with self._lock:
+            self._twins.append(twin)
+        return twin
+
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection (idempotent), and its twins."""
         with self._lock:
             if self._closed:
                 return
+            for twin in self._twins:
+                twin.close()
+            self._twins.clear()
             self._closed = True
             try:
                 self._conn.close()
@@ -321,6 +351,18 @@ class Journal:
                     f"{op}: journal {self._path} is open read-only; nothing was written"
                 )
             conn = self._conn
+            if self._txn_depth and conn.in_transaction:
+                # inside transaction(): this write is a savepoint, undone alone if it fails
+                conn.execute("SAVEPOINT one_write")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK TO one_write")
+                        conn.execute("RELEASE one_write")
+                    raise
+                conn.execute("RELEASE one_write")
+                return
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -334,6 +376,34 @@ class Journal:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    @contextmanager
+    def transaction(self, op: str = "transaction") -> Iterator[None]:
+        """Every write inside is ONE transaction: one commit, one fsync (the order path's
+        decision and intent; everything an order's end records). Each write keeps its own
+        savepoint: one that fails is undone alone and raises as it would outside, and the
+        others still commit. The journal's lock is held throughout (one thread writes)."""
+        with self._write(op):
+            self._txn_depth += 1
+            try:
+                yield
+            finally:
+                self._txn_depth -= 1
+
+    def record_decision_and_intent(
+        self, request: TradeRequest, result: ValidationResult, *, con_id: int = 0
+    ) -> tuple[int, IntentResult]:
+        """An approved order's risk decision and its intent, durable together before anything
+        is sent (one transaction); returns the decision id and the intent."""
+        with self.transaction("record_decision_and_intent"):
+            decision_id = self.record_risk_decision(request, result)
+            intent = self.record_intent(request, decision_id=decision_id, con_id=con_id)
+        return decision_id, intent
+
+    def run_group(self, op: str, writes: Callable[[], object]) -> None:
+        """Run ``writes`` (several journal writes) as one transaction."""
+        with self.transaction(op):
+            writes()
 
     # --- RiskStateStore -----------------------------------------------------------------
 
@@ -1232,6 +1302,17 @@ class Journal:
         """How many closing intents of ``contract_key`` are final (a close's sequence number)."""
         with self._read("final_closes") as conn:
             return queries.final_closes(conn, self._mode.value, contract_key)
+
+    def client_order_ids(self) -> set[str]:
+        """Every client order id with an intent in this mode's journal."""
+        with self._read("client_order_ids") as conn:
+            return queries.client_order_ids(conn, self._mode.value)
+
+    def intents_since(self, after_id: int) -> tuple[int, list[str]]:
+        """The newest intent's row id and the client order ids journaled after ``after_id``
+        (any process writing this journal): what another instance did since a look."""
+        with self._read("intents_since") as conn:
+            return queries.intents_since(conn, self._mode.value, after_id)
 
     def explain(self, client_order_id: str) -> Explanation | None:
         """Everything about one order: intent, risk decision, statuses, fills, closure."""

@@ -475,7 +475,7 @@ class Reconciler:
             # fill just recorded (on_fill moved the ledger's by it too: a fill that happened
             # after the last positions sync counted twice, a long looked short)
             ledger.sync_positions(held)
-        ledger.set_ours(await self._journal.call(journal.our_net_positions))
+        ledger.set_ours(await self._journal.our_net_positions())
 
         unresolved_ids = {row.intent.client_order_id for row in unresolved}
         corrected: list[str] = []
@@ -632,7 +632,12 @@ class Reconciler:
             recorded.append(ex.exec_id)
             signed = _signed(ex)
             self._risk.on_fill(
-                intent.contract_key, intent.symbol, signed, ex.time, ref=intent.client_order_id
+                intent.contract_key,
+                intent.symbol,
+                signed,
+                ex.time,
+                ref=intent.client_order_id,
+                exec_id=ex.exec_id,
             )
             _log.warning(
                 "fill_recorded_by_reconciliation",
@@ -660,8 +665,7 @@ class Reconciler:
         the option leg; the underlying's execution at the strike at the same time, for the
         option's quantity times its multiplier, is the share leg of an exercise or assignment.
         Anything else without an order is someone else's (reported as unknown)."""
-        journal = self._journal.journal
-        ours = await self._journal.call(journal.our_net_positions)
+        ours = await self._journal.our_net_positions()
         legs: dict[str, tuple[str, str]] = {}
         options = [
             ex
@@ -719,6 +723,7 @@ class Reconciler:
             signed,
             ex.time,
             ref=settlement_order_id(ex.exec_id),
+            exec_id=ex.exec_id,
         )
         _log.warning(
             "option_settled",

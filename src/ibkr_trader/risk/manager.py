@@ -20,12 +20,15 @@ same store therefore makes the same decisions, and a restart never resets a gove
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from ibkr_trader.clock import Clock, ny_date
 from ibkr_trader.logging import get_logger
@@ -56,6 +59,7 @@ from ibkr_trader.risk.checks import (
 from ibkr_trader.risk.config import RiskLimits
 from ibkr_trader.risk.state import RiskStateStore
 
+APPLIED_EXECS_KEPT: Final = 10_000  # exec ids remembered so that one moves the ledger once
 _PDT_SPAN_DAYS: Final = 14  # calendar days that always hold the PDT window's five sessions
 
 # Who put the trading state where it is (decides what may lift it automatically).
@@ -105,6 +109,7 @@ class RiskManager:
         self.exposure = exposure if exposure is not None else ExposureLedger()
         self._limits = limits
         self._store = store
+        self._reads_store: RiskStateStore | None = None  # see _reads
         self._clock = clock
         self._kill_switch_path = kill_switch_path
         self._log = get_logger("ibkr_trader.risk")
@@ -127,6 +132,11 @@ class RiskManager:
         # here, counted by every decision, written when the store takes writes again
         self._owed_state: dict[str, tuple[str | None, date]] = {}
         self._owed_day_trades: list[tuple[str, str, date]] = []  # (contract key, symbol, day)
+        # writes_into(): the day-trade bookkeeping of an opening fill goes into the caller's
+        # group commit; until it lands, reads of those keys are answered from here
+        self._batch: list[Callable[[], object]] | None = None
+        self._pending_state: dict[str, tuple[str | None, date]] = {}
+        self._applied_execs: OrderedDict[str, None] = OrderedDict()  # recent, bounded
 
         self._sod_equity, self._sod_date = self._load_float(K_SOD)
         self._week_high, self._week_start = self._load_float(K_WEEK_HIGH)
@@ -137,13 +147,13 @@ class RiskManager:
     # ------------------------------------------------------------------ loading
 
     def _load_float(self, key: str) -> tuple[float | None, date | None]:
-        rec = self._store.get_risk_state(key)
+        rec = self._reads.get_risk_state(key)
         if rec is None:
             return None, None
         return _as_float(rec[0]), rec[1]
 
     def _load_trip(self, key: str) -> tuple[str, date] | None:
-        rec = self._store.get_risk_state(key)
+        rec = self._reads.get_risk_state(key)
         if rec is None or rec[1] is None or not rec[0]:
             return None
         return str(rec[0]), rec[1]
@@ -287,7 +297,7 @@ class RiskManager:
         self._store.put_risk_state(key, f"{self._state.value}|{self._origin}", None)
 
     def _recall_prior(self, key: str) -> tuple[TradingState, str]:
-        rec = self._store.get_risk_state(key)
+        rec = self._reads.get_risk_state(key)
         if rec and isinstance(rec[0], str) and "|" in rec[0]:
             state_text, origin = rec[0].split("|", 1)
             try:
@@ -327,12 +337,29 @@ class RiskManager:
             return f"trading REDUCING, closes only ({self.state_cause})"
         return None
 
+    @property
+    def _reads(self) -> RiskStateStore:
+        """Where the decisions read the store: a read-only twin connection of the journal
+        (``Journal.twin``) where there is one, so that a decision on the event loop never waits
+        on the journal's writer thread (a group commit's fsync) for a read; the store itself
+        otherwise. It sees every committed write, this process's and any other's."""
+        if self._reads_store is None:
+            reads: RiskStateStore = self._store
+            twin = getattr(self._store, "twin", None)
+            if callable(twin):
+                try:
+                    reads = cast(RiskStateStore, twin())
+                except Exception as exc:  # a journal that cannot be opened twice
+                    self._log.warning("risk_reads_on_the_store", error=repr(exc))
+            self._reads_store = reads
+        return self._reads_store
+
     def refresh(self) -> TradingState:
         """Re-read the outside world: another process's state change, the kill-switch file, and
         the governors' day/week roll-over. Called on every decision; an orchestrator may call it
         every cycle so a kill switch halts even when no order is being validated."""
         today = ny_date(self._clock.now())
-        last = self._store.last_trading_state()
+        last = self._reads.last_trading_state()
         if self._unpersisted:  # the store is behind this process: our state stands, re-written
             last = None
             self._unpersisted = False
@@ -494,9 +521,12 @@ class RiskManager:
         when: datetime,
         *,
         ref: str | None = None,
+        exec_id: str | None = None,
     ) -> None:
         """Day-trade bookkeeping for one execution (signed: + bought, - sold); ``ref`` (our
-        client order id) shrinks that order's working rest in the exposure ledger.
+        client order id) shrinks that order's working rest in the exposure ledger. An
+        ``exec_id`` seen before is ignored: one execution moves the ledger once, whoever
+        reports it (the executor at the fill, reconciliation from the gateway).
 
         An opening fill records the contract's New York open date; a reducing fill on that same
         date records one day trade (once per opening: partial fills of one exit count once).
@@ -509,6 +539,12 @@ class RiskManager:
                 {"contract_key": contract_key, "quantity": repr(signed_quantity)},
             )
             return
+        if exec_id:
+            if exec_id in self._applied_execs:
+                return
+            self._applied_execs[exec_id] = None
+            while len(self._applied_execs) > APPLIED_EXECS_KEPT:
+                self._applied_execs.popitem(last=False)
         qty = int(signed_quantity)
         day = ny_date(when)
         sign = 1 if qty > 0 else -1
@@ -551,11 +587,39 @@ class RiskManager:
 
     def _day_state(self, key: str) -> tuple[Any, date | None] | None:
         owed = self._owed_state.get(key)
-        return owed if owed is not None else self._store.get_risk_state(key)
+        if owed is not None:
+            return owed
+        pending = self._pending_state.get(key)
+        return pending if pending is not None else self._reads.get_risk_state(key)
+
+    @contextlib.contextmanager
+    def writes_into(self, batch: list[Callable[[], object]]) -> Iterator[None]:
+        """Inside the block, :meth:`on_fill`'s day-trade bookkeeping of an opening fill is
+        appended to ``batch`` (the caller runs it in its group commit on the journal's
+        worker thread) instead of being written on the event loop. Until it lands, this
+        process reads it from memory."""
+        previous = self._batch
+        self._batch = batch
+        try:
+            yield
+        finally:
+            self._batch = previous
 
     def _put_day_state(self, key: str, value: str | None, as_of: date) -> None:
         """The day-trade bookkeeping: in the store, or owed to it (never raised: the fill
         happened, and a close must not be reported failed because a disk is full)."""
+        if self._batch is not None:
+            entry = (value, as_of)
+            self._pending_state[key] = entry
+            loop = asyncio.get_running_loop()
+            store = self._store
+
+            def write() -> None:
+                store.put_risk_state(key, value, as_of)
+                loop.call_soon_threadsafe(self._landed, key, entry)
+
+            self._batch.append(write)
+            return
         try:
             self._store.put_risk_state(key, value, as_of)
         except Exception as exc:
@@ -563,6 +627,11 @@ class RiskManager:
             self._owed_state[key] = (value, as_of)
         else:
             self._owed_state.pop(key, None)
+
+    def _landed(self, key: str, entry: tuple[str | None, date]) -> None:
+        """A batched day-state write is in the store: the store answers for it again."""
+        if self._pending_state.get(key) == entry:
+            del self._pending_state[key]
 
     def _pay_day_trades(self) -> None:
         """Write what a full disk refused earlier, oldest first, while the store takes it."""
@@ -588,7 +657,7 @@ class RiskManager:
         # five NYSE sessions never span more than 14 calendar days: the window's day trades
         # are among the last 14 days' (one read), and with none there the count is 0 without
         # the NYSE calendar (pandas, ~0.6 s)
-        recent = self._store.day_trades_between(day - timedelta(days=_PDT_SPAN_DAYS), day)
+        recent = self._reads.day_trades_between(day - timedelta(days=_PDT_SPAN_DAYS), day)
         if not recent and not self._owed_day_trades:
             return 0
         start = pdt_window_start(day)
@@ -645,15 +714,23 @@ class RiskManager:
 
         Never raises for a bad request: a malformed one is REJECTED with its reasons. If the
         decision cannot be journaled, the order is REJECTED (nothing unrecorded is approved).
+        The order path uses :meth:`evaluate_trade` and journals the decision together with
+        the order's intent (one transaction, off the event loop).
         """
+        return self._journal(request, self.evaluate_trade(request))
+
+    def evaluate_trade(self, request: TradeRequest) -> ValidationResult:
+        """Every check, without journaling the decision (the caller journals it before
+        anything is sent) and without counting the order: :meth:`note_approved` does, once
+        the decision is durable or at once when the caller awaits it (so that two approvals
+        in a row see each other). Never raises for a bad request."""
         if not isinstance(request, TradeRequest):
-            result = ValidationResult(
+            return ValidationResult(
                 approved=False,
                 rejection_reasons=[f"not a TradeRequest: {type(request).__name__}"],
                 limits_hash=self._limits.limits_hash(),
                 trading_state=self._state,
             )
-            return self._journal(request, result)
         try:
             self.refresh()
             snap = self.snapshot()
@@ -674,7 +751,7 @@ class RiskManager:
             )
             metrics = {}
         reasons = [c.reason or f"{c.name} failed" for c in checks if not c.passed]
-        result = ValidationResult(
+        return ValidationResult(
             approved=not reasons,
             rejection_reasons=reasons,
             risk_metrics=metrics,
@@ -682,7 +759,15 @@ class RiskManager:
             limits_hash=self._limits.limits_hash(),
             trading_state=self._state,
         )
-        return self._journal(request, result)
+
+    def note_approved(self, request: TradeRequest) -> None:
+        """An approved order counts in the exposure ledger (not yet sent) from now on."""
+        self._note_intent(request)
+
+    def withdraw_approved(self, request: TradeRequest) -> None:
+        """An approved order that will not be sent (its decision could not be journaled)."""
+        if request.client_order_id:
+            self.exposure.finish(request.client_order_id)
 
     def _journal(self, request: Any, result: ValidationResult) -> ValidationResult:
         try:
@@ -744,10 +829,10 @@ class RiskManager:
         held = self.exposure.positions
         reserved = 0
         for key in held:
-            opened = self._store.get_risk_state(f"open_date:{key}")
+            opened = self._day_state(f"open_date:{key}")
             if opened is None or opened[0] != today.isoformat():
                 continue
-            marked = self._store.get_risk_state(f"day_trade_marked:{key}")
+            marked = self._day_state(f"day_trade_marked:{key}")
             if marked is not None and marked[0] == today.isoformat():
                 continue
             reserved += 1

@@ -145,6 +145,7 @@ class _Connection:
         gw = self.gateway
         faults = gw.faults
         msg_id = event.msg_id
+        gw._requests[(self.conn_id, msg_id)] += 1
         if faults.count_message():
             gw._close_all()
             return
@@ -225,6 +226,7 @@ class SimulatedGateway:
         self._poll_task: asyncio.Task[None] | None = None
         self._next_conn_id = 1
         self.wire_logs: dict[int, WireLog] = {}
+        self._requests: Counter[tuple[int, int]] = Counter()  # (conn id, message id) -> count
         self._port = self.config.port
         self._closed = False
 
@@ -385,6 +387,18 @@ class SimulatedGateway:
 
     def max_messages_per_second(self, client_id: int | None = None) -> int:
         return self.state.max_messages_per_second(client_id)
+
+    def requests_received(self, client_id: int) -> Counter[int]:
+        """How many of each client message (by message id: 3 placeOrder, 16 reqAllOpenOrders,
+        61 reqPositions, ...) this client id's connections sent so far."""
+        conns = {
+            cid for cid, session in self.state.sessions.items() if session.client_id == client_id
+        }
+        out: Counter[int] = Counter()
+        for (conn_id, msg_id), n in self._requests.items():
+            if conn_id in conns:
+                out[msg_id] += n
+        return out
 
     def message_counts(self, client_id: int) -> dict[int, int]:
         return self.state.message_counts(client_id)

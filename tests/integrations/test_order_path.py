@@ -1,0 +1,172 @@
+"""Issue 18's order path, through the simulator: what an entry asks the gateway, what it
+journals before the send, and what it journals after the fill (off the critical path)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ib_async import IB, LimitOrder, Option
+
+from ibkr_trader.journal import JournalError
+from ibkr_trader.models import OrderStatus
+from ibkr_trader.sim import SimulatedGateway
+
+from .conftest import (
+    CONTEXT,
+    Rig,
+    atm_strike,
+    make_signal,
+    option_ask,
+    select_expiry,
+)
+
+OPEN_ORDERS = 16  # reqAllOpenOrders
+POSITIONS = 61  # reqPositions
+SNAPSHOT = 1  # reqMktData
+PLACE = 3  # placeOrder
+
+
+def _counts(rig: Rig) -> dict[int, int]:
+    return dict(rig.sim.requests_received(rig.gateway.connection.client_id))
+
+
+async def _buy(rig: Rig, n: int, quantity: int = 1) -> OrderStatus:
+    signal = make_signal(rig.sim, quantity=quantity, signal_id=f"path-{n}")
+    result = await rig.gateway.submit_order(signal, CONTEXT, timeout=5.0)
+    return result.status
+
+
+async def _foreign(sim: SimulatedGateway, quantity: int, limit: float) -> IB:
+    """An order on the same contract from another client (as from TWS); connected, so that it
+    stays working."""
+    ib = IB()
+    await ib.connectAsync(sim.host, sim.port, clientId=99, timeout=10)
+    expiry, strike = select_expiry(sim, "SPY"), atm_strike(sim, "SPY")
+    contract = Option("SPY", expiry, strike, "C", "SMART", currency="USD")
+    await ib.qualifyContractsAsync(contract)
+    trade = ib.placeOrder(contract, LimitOrder("BUY", quantity, limit, account=sim.accounts[0]))
+    for _ in range(100):
+        if trade.order.permId:
+            break
+        await asyncio.sleep(0.02)
+    return ib
+
+
+async def test_back_to_back_entries_read_the_gateways_orders_once(paper: Rig) -> None:
+    """Before: every entry asked for every working order and every position (two messages of
+    IB's 50 a second), so back-to-back orders ran at a third of the rate."""
+    before = _counts(paper)
+    for n in range(3):
+        assert await _buy(paper, n) is OrderStatus.FILLED
+    after = _counts(paper)
+    assert after.get(OPEN_ORDERS, 0) - before.get(OPEN_ORDERS, 0) == 1
+    assert after.get(POSITIONS, 0) - before.get(POSITIONS, 0) == 1
+    assert after.get(PLACE, 0) - before.get(PLACE, 0) == 3
+
+
+async def test_max_age_zero_reads_before_every_entry(paper: Rig) -> None:
+    paper.gateway.executor.exposure_max_age = 0.0
+    before = _counts(paper)
+    for n in range(3):
+        assert await _buy(paper, n) is OrderStatus.FILLED
+    assert _counts(paper).get(OPEN_ORDERS, 0) - before.get(OPEN_ORDERS, 0) == 3
+
+
+async def test_a_foreign_order_counts_once_the_view_is_older_than_its_max_age(
+    paper: Rig,
+) -> None:
+    """A manual order placed within the view's max age is unseen until it ages (the documented
+    window); after it, the entry that would pass the position limit with it is refused."""
+    paper.gateway.executor.exposure_max_age = 0.3
+    assert await _buy(paper, 1) is OrderStatus.FILLED  # position 1; the view is read
+    ib = await _foreign(paper.sim, 2, 0.01)  # rests: 2 more may fill
+    try:
+        await asyncio.sleep(0.35)
+        # 1 held + 2 working (foreign) + 2 = 5 > the limit of 4
+        assert await _buy(paper, 2, quantity=2) is OrderStatus.REJECTED
+        assert await _buy(paper, 3, quantity=1) is OrderStatus.FILLED  # 1 + 2 + 1 = 4
+    finally:
+        ib.disconnect()
+
+
+async def test_a_fill_the_ledger_did_not_take_sends_the_next_entry_to_the_gateway(
+    paper: Rig,
+) -> None:
+    """A manual trade moves the gateway's position stream: the ledger disagrees, so the next
+    entry reads the whole view at once (no waiting for the max age)."""
+    paper.gateway.executor.exposure_max_age = 60.0
+    assert await _buy(paper, 1) is OrderStatus.FILLED
+    ask = option_ask(paper.sim, select_expiry(paper.sim, "SPY"), atm_strike(paper.sim, "SPY"))
+    ib = await _foreign(paper.sim, 2, round(ask * 1.2 + 0.1, 2))  # fills: 3 held now
+    try:
+        for _ in range(100):  # the position update reaches our client
+            held = paper.gateway.connection.streamed_positions(paper.sim.accounts[0]) or {}
+            if 3 in held.values():
+                break
+            await asyncio.sleep(0.02)
+        before = _counts(paper)
+        assert await _buy(paper, 2, quantity=2) is OrderStatus.REJECTED  # 3 + 2 > 4
+        assert _counts(paper).get(OPEN_ORDERS, 0) - before.get(OPEN_ORDERS, 0) == 1
+    finally:
+        ib.disconnect()
+
+
+async def test_another_instances_intent_sends_the_next_entry_to_the_gateway(paper: Rig) -> None:
+    paper.gateway.executor.exposure_max_age = 60.0
+    assert await _buy(paper, 1) is OrderStatus.FILLED
+    other = make_signal(paper.sim, signal_id="other-instance")
+    request = paper.gateway.executor._build_trade_request(other, CONTEXT)
+    paper.journal.record_intent(request, decision_id=None)  # as another process would
+    before = _counts(paper)
+    assert await _buy(paper, 2) is OrderStatus.FILLED
+    assert _counts(paper).get(OPEN_ORDERS, 0) - before.get(OPEN_ORDERS, 0) == 1
+
+
+async def test_fresh_caller_data_spares_the_option_snapshot(paper: Rig) -> None:
+    data = await paper.gateway.get_market_data("SPY", timeout=5.0)
+    before = _counts(paper)
+    signal = make_signal(paper.sim, signal_id="fresh-data")
+    result = await paper.gateway.submit_order(signal, CONTEXT, timeout=5.0, market_data=data)
+    assert result.status is OrderStatus.FILLED, result
+    assert _counts(paper).get(SNAPSHOT, 0) == before.get(SNAPSHOT, 0)
+    # without it, the option's own quote is taken
+    result = await paper.gateway.submit_order(
+        make_signal(paper.sim, signal_id="no-data"), CONTEXT, timeout=5.0
+    )
+    assert result.status is OrderStatus.FILLED, result
+    assert _counts(paper).get(SNAPSHOT, 0) > before.get(SNAPSHOT, 0)
+
+
+async def test_the_fill_is_journaled_after_the_result_in_one_group(paper: Rig) -> None:
+    result = await paper.gateway.submit_order(make_signal(paper.sim), CONTEXT, timeout=5.0)
+    assert result.status is OrderStatus.FILLED
+    explanation = await paper.gateway.journal.explain(result.order_id)  # after queued writes
+    assert explanation is not None
+    assert explanation.decision is not None and explanation.decision.approved
+    assert explanation.intent.decision_id == explanation.decision.id
+    assert [s.status for s in explanation.statuses][-1] == "Filled"
+    assert len(explanation.fills) == 1 and explanation.fills[0].price == result.fill_price
+    assert [r.status for r in explanation.results] == ["filled"]
+
+
+async def test_a_fill_the_journal_refuses_is_owed_and_still_ours(paper: Rig) -> None:
+    """A full disk right after the fill: the group's writes are owed (retried at the next
+    journal call), and until they land the position is still ours, not foreign."""
+    store = paper.journal
+    original = store.record_fill
+
+    def full(*args: object, **kwargs: object) -> object:
+        raise JournalError("test: the disk is full")
+
+    store.record_fill = full  # type: ignore[method-assign,assignment]
+    result = await paper.gateway.submit_order(make_signal(paper.sim), CONTEXT, timeout=5.0)
+    assert result.status is OrderStatus.FILLED
+    await paper.gateway.journal.drain()
+    assert paper.gateway.journal.owed  # the fill is owed
+    ours = await paper.gateway.journal.our_net_positions()
+    assert ours == {result.contract_key: 1}
+    store.record_fill = original  # type: ignore[method-assign]
+    await paper.gateway.journal.call(lambda: None)  # the next call pays the debt first
+    assert paper.gateway.journal.owed == []
+    assert [f.quantity for f in store.fills(client_order_id=result.order_id)] == [1]
+    assert await paper.gateway.journal.our_net_positions() == {result.contract_key: 1}
