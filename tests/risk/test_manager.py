@@ -509,3 +509,29 @@ def test_manager_satisfies_the_store_protocol_with_the_in_memory_store() -> None
 class _Clock:
     def now(self) -> Any:
         return START
+
+
+async def test_one_execution_moves_the_ledger_once_whoever_reports_it() -> None:
+    """Chaos seed 5: with a full journal, a resting entry's fill was fed to the ledger again
+    at every cycle (the journal could not say it was known); an exec id is applied once."""
+    rm, _store, clock = make_manager()
+    key = "SPY:20260320:C:580"
+    rm.on_fill(key, "SPY", 2, clock.now(), ref="o1", exec_id="e1")
+    rm.on_fill(key, "SPY", 2, clock.now(), ref="o1", exec_id="e1")  # reconciliation, again
+    assert rm.exposure.position(key) == 2
+    rm.on_fill(key, "SPY", -1, clock.now(), exec_id="e2")
+    assert rm.exposure.position(key) == 1
+
+
+async def test_an_opening_fill_in_a_batch_is_read_from_memory_until_it_lands() -> None:
+    rm, store, clock = make_manager()
+    key = "SPY:20260320:C:580"
+    batch: list[Any] = []
+    with rm.writes_into(batch):
+        rm.on_fill(key, "SPY", 1, clock.now(), exec_id="e1")
+    assert batch  # the open date waits for the caller's group commit
+    assert store.get_risk_state(f"open_date:{key}") is None
+    assert rm._day_state(f"open_date:{key}") == (TODAY.isoformat(), TODAY)
+    for write in batch:
+        write()
+    assert store.get_risk_state(f"open_date:{key}") == (TODAY.isoformat(), TODAY)

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from collections.abc import Sequence
@@ -32,7 +33,7 @@ from ibkr_trader.clock import Clock, SystemClock, days_to_expiry, ny_date
 from ibkr_trader.integrations.exceptions import GatewayError, PositionNotFoundError
 from ibkr_trader.integrations.market_data_pipeline import MarketDataPipeline
 from ibkr_trader.integrations.order_executor import OrderExecutor, OrderResult
-from ibkr_trader.journal import AsyncJournal, tolerate_write_failures
+from ibkr_trader.journal import AsyncJournal, JournalError, tolerate_write_failures
 from ibkr_trader.logging import get_logger
 from ibkr_trader.models import (
     ClosureReason,
@@ -341,7 +342,9 @@ class PositionManager:
         if position is None or position.quantity == 0:
             raise PositionNotFoundError(f"Position not found: {position_id}")
         remaining = max(timeout - (time.monotonic() - started), 0.001)
-        return await self._close(position, closure, remaining, only_ours=only_ours)
+        result = await self._close(position, closure, remaining, only_ours=only_ours)
+        await self._journal.drain()  # a close returns journaled (with its closure and reason)
+        return result
 
     def _close_quantity(self, position: Position, only_ours: bool) -> tuple[int, str]:
         """What a new close may take, and why it is less than the position (if it is)."""
@@ -382,11 +385,14 @@ class PositionManager:
         timeout: float,
         *,
         only_ours: bool = False,
+        base: int | None = None,
     ) -> OrderResult:
         # a journal that cannot be written (a full disk) never stops a close: the failed
         # writes are logged and collected (issue 14, item 7)
         with tolerate_write_failures():
-            return await self._close_tolerant(position, closure, timeout, only_ours=only_ours)
+            return await self._close_tolerant(
+                position, closure, timeout, only_ours=only_ours, base=base
+            )
 
     async def _close_tolerant(
         self,
@@ -395,6 +401,7 @@ class PositionManager:
         timeout: float,
         *,
         only_ours: bool = False,
+        base: int | None = None,
     ) -> OrderResult:
         started = time.monotonic()
         quantity, why = self._close_quantity(position, only_ours)
@@ -418,8 +425,10 @@ class PositionManager:
         # the close's client order id counts the closes of this contract already final in the
         # journal: a close still in flight maps to the same id (never sent twice), while a
         # re-opened position, or a retry after a failed close, gets a new one
-        journal = self._journal.journal
-        base = await self._journal.call(journal.final_closes, position.contract.key)
+        if base is None:
+            base = await self._journal.call(
+                self._journal.journal.final_closes, position.contract.key
+            )
         result: OrderResult | None = None
         for bump in range(10):
             request = self._closing_request(position, closure, base + bump, quantity)
@@ -435,19 +444,28 @@ class PositionManager:
             self._needs_sync.add(position.position_id)
         filled = result.fill_quantity or 0
         if result.status in FILLED_RESULTS and filled > 0:
-            await self._journal.record_closure(
-                closure,
-                symbol=position.symbol,
-                contract_key=position.contract.key,
-                quantity=filled,
-                client_order_id=result.order_id,
-                detail={
-                    "position_id": position.position_id,
-                    "status": result.status.value,
-                    "fill_price": result.fill_price,
-                    "unrealized_pnl_pct": position.unrealized_pnl_pct,
-                    "days_to_expiry": position.days_to_expiry,
-                },
+            # queued with the order's own group commit, not waited for (owed if refused)
+            store = self._journal.journal
+            detail = {
+                "position_id": position.position_id,
+                "status": result.status.value,
+                "fill_price": result.fill_price,
+                "unrealized_pnl_pct": position.unrealized_pnl_pct,
+                "days_to_expiry": position.days_to_expiry,
+            }
+            self._journal.group(
+                "closure",
+                [
+                    functools.partial(
+                        store.record_closure,
+                        closure,
+                        symbol=position.symbol,
+                        contract_key=position.contract.key,
+                        quantity=filled,
+                        client_order_id=result.order_id,
+                        detail=detail,
+                    )
+                ],
             )
             if filled >= abs(position.quantity):
                 self._positions_cache.pop(position.position_id, None)
@@ -546,9 +564,20 @@ class PositionManager:
                     )
             positions = [p for p in positions if p not in foreign]
         _log.warning("EMERGENCY_LIQUIDATION", reason=closure.value, position_count=len(positions))
+        # every close's sequence number in one read, so the closes reach the wire together
+        try:
+            bases: dict[str, int] = await self._journal.call(
+                self._journal.journal.final_closes_of, [p.contract.key for p in positions]
+            )
+        except JournalError as exc:  # each close reads its own (a full disk never stops one)
+            _log.error("close_all_sequence_read_failed", error=str(exc))
+            bases = {}
         remaining = max(timeout - (time.monotonic() - started), 0.001)
         outcomes = await asyncio.gather(
-            *(self._close_bounded(p, closure, remaining, only_ours) for p in positions),
+            *(
+                self._close_bounded(p, closure, remaining, only_ours, bases.get(p.contract.key))
+                for p in positions
+            ),
             return_exceptions=True,
         )
         results: list[OrderResult] = []
@@ -571,13 +600,19 @@ class PositionManager:
                     closure_reason=closure.value,
                 )
             )
+        await self._journal.drain()  # the closes return journaled (their closures, reasons)
         return results
 
     async def _close_bounded(
-        self, position: Position, closure: ClosureReason, timeout: float, only_ours: bool
+        self,
+        position: Position,
+        closure: ClosureReason,
+        timeout: float,
+        only_ours: bool,
+        base: int | None = None,
     ) -> OrderResult:
         async with asyncio.timeout(timeout + 6.0):  # the executor's own cancel grace is 5 s
-            return await self._close(position, closure, timeout, only_ours=only_ours)
+            return await self._close(position, closure, timeout, only_ours=only_ours, base=base)
 
     def positions_by_trigger(self, positions: Sequence[Position]) -> dict[str, list[Position]]:
         grouped: dict[str, list[Position]] = {}

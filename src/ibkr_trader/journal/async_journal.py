@@ -93,6 +93,15 @@ class _Group:
     fills: tuple[str, ...] = ()
 
 
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
+
+
 def write_failures_tolerated() -> bool:
     return _TOLERATE.get() is not None
 
@@ -113,6 +122,8 @@ class AsyncJournal:
         self._groups: list[_Group] = []
         self._groups_lock = threading.Lock()
         self._unlanded: dict[str, tuple[str, int]] = {}  # exec id -> (contract key, signed)
+        # decision+intent writes waiting for the worker: the next one takes them all
+        self._decisions: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         # reads that need not wait for this process's queued writes: a second, read-only
         # connection on its own thread (opened at first use)
         self._reader: Journal | None = None
@@ -352,9 +363,55 @@ class AsyncJournal:
     async def record_decision_and_intent(
         self, request: TradeRequest, result: ValidationResult, *, con_id: int = 0
     ) -> tuple[int, IntentResult]:
-        return await self.call(
+        """An approved order's decision and intent, durable before it is sent. Those that
+        queue up while the worker is busy (a close-all's twenty closes) share ONE transaction,
+        each under its own savepoint: one fsync for all, and one that fails fails alone."""
+        if self._closed:
+            raise RuntimeError("AsyncJournal is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[int, IntentResult]] = loop.create_future()
+        job = functools.partial(
             self._journal.record_decision_and_intent, request, result, con_id=con_id
         )
+        with self._groups_lock:
+            self._decisions.append((job, future))
+            first = len(self._decisions) == 1
+        if first:  # after the tasks ready now (a close-all's others) have queued theirs
+            loop.call_soon(
+                self.submit,
+                "record_decision_and_intent",
+                functools.partial(self._decide_queued, loop),
+            )
+        return await asyncio.shield(future)
+
+    def _decide_queued(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the worker: every queued decision+intent in one transaction."""
+        with self._groups_lock:
+            queued, self._decisions = self._decisions, []
+        if not queued:
+            return
+        outcomes: list[tuple[bool, Any]] = []
+
+        def body() -> None:
+            for job, _future in queued:
+                try:
+                    outcomes.append((True, job()))
+                except Exception as exc:  # its savepoint undone; the others go on
+                    outcomes.append((False, exc))
+
+        try:
+            if len(queued) == 1:
+                job, _future = queued[0]
+                try:
+                    outcomes.append((True, job()))
+                except Exception as exc:
+                    outcomes.append((False, exc))
+            else:
+                self._journal.run_group("record_decision_and_intent", body)
+        except Exception as exc:  # the commit failed: none of them is durable
+            outcomes = [(False, exc)] * len(queued)
+        for (_job, future), (ok, value) in zip(queued, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, ok, value)
 
     async def record_intent(
         self,

@@ -1298,6 +1298,11 @@ class Journal:
         with self._read("unresolved_intents") as conn:
             return queries.orders_by_status(conn, self._mode.value, None, unresolved=True)
 
+    def final_closes_of(self, contract_keys: list[str]) -> dict[str, int]:
+        """:meth:`final_closes` of several contracts in one read (a close-all's)."""
+        with self._read("final_closes") as conn:
+            return {key: queries.final_closes(conn, self._mode.value, key) for key in contract_keys}
+
     def final_closes(self, contract_key: str) -> int:
         """How many closing intents of ``contract_key`` are final (a close's sequence number)."""
         with self._read("final_closes") as conn:

@@ -211,6 +211,15 @@ class ExposureLedger:
         """Contracts of this position already being closed by working orders."""
         return sum(o.remaining for o in self.working(contract_key, closing=True))
 
+    def closing_by_contract(self) -> dict[str, int]:
+        """:meth:`closing_remaining` of every held contract, in one pass over the orders."""
+        out = dict.fromkeys(self._positions, 0)
+        for order in self._orders.values():
+            key = order.contract_key
+            if key in out and order.remaining > 0 and self.reduces(order):
+                out[key] += order.remaining
+        return out
+
     def closable(self, contract_key: str) -> int:
         """What a new close may take: the position minus the closes already working."""
         return max(abs(self.position(contract_key)) - self.closing_remaining(contract_key), 0)

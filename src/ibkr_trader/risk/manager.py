@@ -698,10 +698,15 @@ class RiskManager:
             equity=self._equity,
             available_funds=self._available_funds,
             positions=self.exposure.positions,
-            pending_close={k: self.exposure.closing_remaining(k) for k in self.exposure.positions},
+            pending_close=self.exposure.closing_by_contract(),
             working_entries=self.exposure.entry_remaining(),
             working_entry_cost=self.exposure.working_entry_cost(),
-            same_day_exits_reserved=self._same_day_exits_reserved(today),
+            # PDT's reserve: only where PDT can apply (two reads per held contract)
+            same_day_exits_reserved=(
+                self._same_day_exits_reserved(today)
+                if self._equity is None or self._equity < self._limits.pdt_equity_threshold
+                else 0
+            ),
             committed_premium=self._committed_premium(),
             day_trades_used=self.day_trades_used(today),
             ib_day_trades_remaining=self._ib_day_trades_remaining,
