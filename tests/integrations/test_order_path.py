@@ -170,3 +170,21 @@ async def test_a_fill_the_journal_refuses_is_owed_and_still_ours(paper: Rig) -> 
     assert paper.gateway.journal.owed == []
     assert [f.quantity for f in store.fills(client_order_id=result.order_id)] == [1]
     assert await paper.gateway.journal.our_net_positions() == {result.contract_key: 1}
+
+
+async def test_an_entry_found_resting_at_the_gateway_keeps_its_day_close(paper: Rig) -> None:
+    """The view read before an entry adopts an order of ours the ledger lost (a restart) with
+    the executor's rule: a resting limit entry is cancelled at the session's close, not 30 s
+    after its intent (what the read gave before)."""
+    executor = paper.gateway.executor
+    executor.rest_entries = True
+    signal = make_signal(paper.sim, signal_id="rests", limit_price=0.05)
+    rested = await paper.gateway.submit_order(signal, CONTEXT, timeout=0.5)
+    assert rested.details.get("working"), rested
+    paper.risk.exposure.finish(rested.order_id)  # as after a restart: the ledger lost it
+    executor.forget_exposure()
+    assert await _buy(paper, 1) is OrderStatus.FILLED  # reads the view first
+    adopted = paper.risk.exposure.get(rested.order_id)
+    assert adopted is not None and adopted.deadline is not None
+    row = await paper.gateway.journal.call(paper.journal.find_order, rested.order_id)
+    assert row is not None and adopted.deadline == executor.adopted_deadline(row)

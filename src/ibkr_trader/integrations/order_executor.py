@@ -750,6 +750,7 @@ class OrderExecutor:
             self._risk_manager,
             timeout,
             account=account,
+            adopted_deadline=self.adopted_deadline,  # a resting entry keeps its DAY close
         )
         self._exposure_read_at = now
         self._intents_seen = mark
