@@ -736,14 +736,12 @@ class OrderExecutor:
         ):
             # another instance writing this journal: its intents since the read mean orders
             # the ledger may not have, so the gateway is asked again
-            seen = self._intents_seen
-            mark, coids = await self._journal.read_committed(lambda j: j.intents_since(seen))
+            mark, coids = self._journal.read_now(lambda j: j.intents_since(self._intents_seen))
             if all(coid in self._own_intents for coid in coids):
                 self._intents_seen = mark
                 return
         self._exposure_read_at = None
-        seen = self._intents_seen
-        mark, _coids = await self._journal.read_committed(lambda j: j.intents_since(seen))
+        mark, _coids = self._journal.read_now(lambda j: j.intents_since(self._intents_seen))
         await refresh_exposure(
             self._connection,
             self._journal,

@@ -127,6 +127,7 @@ class AsyncJournal:
         # reads that need not wait for this process's queued writes: a second, read-only
         # connection on its own thread (opened at first use)
         self._reader: Journal | None = None
+        self._loop_reader: Journal | None = None  # read_now's (the event loop's thread)
         self._reader_pool: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -162,28 +163,16 @@ class AsyncJournal:
             _log.error("journal_write_failed_tolerated", op=name, error=str(exc))
             return cast(T, _TOLERATED[name])
 
-    async def read_committed(self, fn: Callable[[Journal], T]) -> T:
-        """``fn(journal)`` on a read-only connection of its own thread: what is committed now
-        (another process's writes included), without waiting for this process's queued
-        writes. Falls back to the worker when the journal cannot be opened twice."""
+    def read_now(self, fn: Callable[[Journal], T]) -> T:
+        """``fn(journal)`` at once, on the caller's thread, through a read-only twin connection
+        (``Journal.twin``): in WAL mode it never waits for the writer (no lock shared with the
+        worker, no fsync), so a short indexed read costs microseconds on the event loop. It
+        sees what is committed, not this process's queued writes."""
         if self._closed:
             raise RuntimeError("AsyncJournal is closed")
-        loop = asyncio.get_running_loop()
-        if self._reader_pool is None:
-            self._reader_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="journal-read")
-        reader = self._reader
-
-        def run() -> T:
-            nonlocal reader
-            if reader is None:
-                reader = self._journal.twin()
-                self._reader = reader
-            return fn(reader)
-
-        try:
-            return await loop.run_in_executor(self._reader_pool, run)
-        except JournalError:
-            return await self.call(fn, self._journal)
+        if self._loop_reader is None:
+            self._loop_reader = self._journal.twin()
+        return fn(self._loop_reader)
 
     def submit(self, op: str, fn: Callable[[], object]) -> None:
         """Queue ``fn`` on the worker thread and return at once: a write the order path does
@@ -338,8 +327,6 @@ class AsyncJournal:
         await self.call(self._journal.close)
         self._closed = True
         await asyncio.to_thread(self._executor.shutdown, True)
-        if self._reader_pool is not None:  # its connection closed with the journal's
-            await asyncio.to_thread(self._reader_pool.shutdown, True)
 
     async def __aenter__(self) -> AsyncJournal:
         return self
