@@ -108,7 +108,13 @@ async def _gateway(info: dict[str, Any], tmp: Path, client_id: int, name: str) -
     )
     risk = RiskManager(limits, journal, clock, kill_switch_path=tmp / "HALT")
     gw = IBKRGateway(
-        GatewayConfig(host=info["host"], port=info["port"], client_id=client_id, timeout=10.0),
+        GatewayConfig(
+            host=info["host"],
+            port=info["port"],
+            client_id=client_id,
+            timeout=10.0,
+            account=info["account"],
+        ),
         risk,
         ExecutionMode.PAPER,
         journal=AsyncJournal(journal),
@@ -196,7 +202,9 @@ class Orders:
         assert self.raw_stamp is not None
         self.raw_stamp.reset()
         start = time.perf_counter()
-        order = LimitOrder("BUY", 1, self.limit, account=self.info["account"], tif="DAY")
+        # raw trades its own paper account: on ours its fills would be another trader's, and
+        # every one of our entries would (rightly) read the gateway's view again
+        order = LimitOrder("BUY", 1, self.limit, account=self.info["accounts"][-1], tif="DAY")
         trade = self.raw.placeOrder(self.contract, order)
         filled = asyncio.Event()
         trade.filledEvent += lambda _t: filled.set()
@@ -207,6 +215,7 @@ class Orders:
         return done - start, done - self.raw_stamp.at
 
 
+ACCOUNTS = ("DU1234567", "DU7654321")  # ours, raw's
 PAIR_SECONDS = 0.03  # a pause before each pair: at most ~25 orders a second per client
 
 
@@ -221,7 +230,7 @@ def _sliding_max(times: list[float], window: float = 1.0) -> int:
 
 
 async def bench_orders(n: int, tmp: Path) -> dict[str, Any]:
-    with SimProcess() as sim:
+    with SimProcess(accounts=ACCOUNTS) as sim:
         info = sim.info
         gw = await _gateway(info, tmp, 301, "orders")
         raw = await _raw(info, 302)

@@ -46,6 +46,7 @@ def _scenario(sim: SimulatedGateway) -> dict[str, Any]:
         "port": sim.port,
         "host": sim.host,
         "account": sim.accounts[0],
+        "accounts": list(sim.accounts),
         "expiry": expiry,
         "strikes": strikes,
         "ask": ask,
@@ -84,6 +85,7 @@ async def _serve(config: dict[str, Any]) -> None:
         SimConfig(
             pacing=bool(config.get("pacing", False)),
             fill_latency=float(config.get("fill_latency", 0.0)),
+            accounts=tuple(config.get("accounts", ("DU1234567",))),
         )
     )
     await sim.start()
