@@ -1424,15 +1424,21 @@ class OrderExecutor:
                 coid, request.contract_key, request.symbol, side, snap, fill
             )
             if new:
-                signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
-                self._risk_manager.on_fill(
-                    request.contract_key,
-                    request.symbol,
-                    signed,
-                    fill.time,
-                    ref=coid,
-                    exec_id=fill.exec_id,
-                )
+                self._apply_fill(request, fill)
+
+    def _apply_fill(self, request: TradeRequest, fill: FillInfo) -> int:
+        """One execution of our order into the RiskManager (the ledger, the day trades), once
+        per exec id; returns its signed quantity."""
+        signed = int(fill.shares) if request.action == "BUY" else -int(fill.shares)
+        self._risk_manager.on_fill(
+            request.contract_key,
+            request.symbol,
+            signed,
+            fill.time,
+            ref=request.client_order_id,
+            exec_id=fill.exec_id,
+        )
+        return signed
 
     async def record_working_fills(self) -> None:
         """Journal the fills the resting entries have had so far: a partly filled entry is
@@ -1604,7 +1610,7 @@ class OrderExecutor:
         executions from the gateway. Each write is a savepoint: one that fails (logged) does
         not take the others with it; it is owed, retried before the next journal call."""
         store = self._journal.journal
-        coid, side = request.client_order_id, request.action
+        coid = request.client_order_id
         avg = snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None
         writes: list[Callable[[], object]] = []
         if snap.perm_id:
@@ -1639,16 +1645,7 @@ class OrderExecutor:
         with self._risk_manager.writes_into(day_writes):
             for fill in snap.fills:
                 writes.append(functools.partial(_record_fill, store, request, snap, fill))
-                signed = int(fill.shares) if side == "BUY" else -int(fill.shares)
-                fills[fill.exec_id] = (request.contract_key, signed)
-                self._risk_manager.on_fill(
-                    request.contract_key,
-                    request.symbol,
-                    signed,
-                    fill.time,
-                    ref=coid,
-                    exec_id=fill.exec_id,
-                )
+                fills[fill.exec_id] = (request.contract_key, self._apply_fill(request, fill))
         writes.extend(day_writes)
         writes.append(
             lambda: store.record_result(

@@ -353,28 +353,18 @@ class Journal:
             conn = self._conn
             if self._txn_depth and conn.in_transaction:
                 # inside transaction(): this write is a savepoint, undone alone if it fails
-                conn.execute("SAVEPOINT one_write")
-                try:
-                    yield conn
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK TO one_write")
-                        conn.execute("RELEASE one_write")
-                    raise
-                conn.execute("RELEASE one_write")
-                return
-            conn.execute("BEGIN IMMEDIATE")
+                begin, done = "SAVEPOINT one_write", "RELEASE one_write"
+                undo: tuple[str, ...] = ("ROLLBACK TO one_write", "RELEASE one_write")
+            else:
+                begin, done, undo = "BEGIN IMMEDIATE", "COMMIT", ("ROLLBACK",)
+            conn.execute(begin)
             try:
                 yield conn
+                conn.execute(done)
             except BaseException:
                 if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+                    for statement in undo:
+                        conn.execute(statement)
                 raise
 
     @contextmanager
