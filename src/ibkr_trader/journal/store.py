@@ -120,6 +120,11 @@ def _dumps(value: Any) -> str:
     return redact(json.dumps(jsonable(value), default=_json_default, sort_keys=True))
 
 
+def _dumps_ready(value: Any) -> str:
+    """:func:`_dumps` of a value already made of JSON types (no second walk over it)."""
+    return redact(json.dumps(value, default=_json_default, sort_keys=True))
+
+
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else repr(value)
 
@@ -423,7 +428,7 @@ class Journal:
                     *fields,
                     TradingState(result.trading_state).value,
                     result.limits_hash,
-                    _dumps(checks),
+                    _dumps_ready(checks),
                     _dumps(list(result.rejection_reasons)),
                     _dumps(result.risk_metrics),
                     _request_json(request),

@@ -108,6 +108,7 @@ class RiskManager:
         # THE exposure ledger: positions plus working orders; every gate reads it
         self.exposure = exposure if exposure is not None else ExposureLedger()
         self._limits = limits
+        self._hashed: tuple[RiskLimits, str] | None = None  # (limits, their hash): _limits_hash
         self._store = store
         self._reads_store: RiskStateStore | None = None  # see _reads
         self._clock = clock
@@ -336,6 +337,14 @@ class RiskManager:
         if self._state is TradingState.REDUCING:
             return f"trading REDUCING, closes only ({self.state_cause})"
         return None
+
+    def _limits_hash(self) -> str:
+        """The limits' hash, computed once per limits object (they are frozen)."""
+        hashed = self._hashed
+        if hashed is None or hashed[0] is not self._limits:
+            hashed = (self._limits, self._limits.limits_hash())
+            self._hashed = hashed
+        return hashed[1]
 
     @property
     def _reads(self) -> RiskStateStore:
@@ -733,7 +742,7 @@ class RiskManager:
             return ValidationResult(
                 approved=False,
                 rejection_reasons=[f"not a TradeRequest: {type(request).__name__}"],
-                limits_hash=self._limits.limits_hash(),
+                limits_hash=self._limits_hash(),
                 trading_state=self._state,
             )
         try:
@@ -761,7 +770,7 @@ class RiskManager:
             rejection_reasons=reasons,
             risk_metrics=metrics,
             checks=checks,
-            limits_hash=self._limits.limits_hash(),
+            limits_hash=self._limits_hash(),
             trading_state=self._state,
         )
 
@@ -862,5 +871,5 @@ class RiskManager:
             "working_orders": len(self.exposure.working()),
             "working_entries": dict(snap.working_entries),
             "foreign_positions": self.exposure.foreign_positions(),
-            "limits_hash": self._limits.limits_hash(),
+            "limits_hash": self._limits_hash(),
         }
