@@ -7,8 +7,9 @@
 - 2: a usage or configuration error (bad option, unknown config key, invalid risk limits);
 - 130: interrupted (Ctrl-C).
 
-:class:`PolicyGroup` wraps every command's invocation: our errors become one ``error: ...``
-line on stderr and their exit code, never a traceback.
+:class:`CommandGroup` wraps every command's invocation: our errors become one ``error: ...``
+line on stderr and their exit code, never a traceback. ``PolicyGroup`` is the same policy for
+an app built with typer (:mod:`ibkr_trader.cli.typer_compat`; imported only when asked for).
 
 Nothing heavy is imported here (``--help`` and ``version`` load neither pydantic nor the
 configuration): an exception class can only be raised once its module is loaded, so the
@@ -19,13 +20,14 @@ configuration's, pydantic's, the broker's and the journal's error classes are lo
 from __future__ import annotations
 
 import sys
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import typer
-from typer.core import TyperGroup
-from typer.exceptions import Abort, Exit, TyperException
+import click
 
 from ibkr_trader.redaction import redact
+
+if TYPE_CHECKING:
+    from ibkr_trader.cli.typer_compat import PolicyGroup
 
 __all__ = [
     "EXIT_FAILURE",
@@ -33,6 +35,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "CommandError",
+    "CommandGroup",
     "PolicyGroup",
     "exit_code_for",
 ]
@@ -98,17 +101,52 @@ def describe(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)
 
 
-class PolicyGroup(TyperGroup):
+def typer_wording(exc: click.UsageError) -> click.UsageError:
+    """A usage error worded as the typer CLI worded it (its vendored click 8.3): scripts and
+    operators may match these lines."""
+    if isinstance(exc, click.NoSuchOption):
+        text = f"No such option: {exc.option_name}"
+        if exc.possibilities:
+            text += f" (Possible options: {', '.join(sorted(exc.possibilities))})"
+        return click.UsageError(text, exc.ctx)
+    if exc.message.startswith("Got unexpected extra argument") and "(" in exc.message:
+        extra = exc.message[exc.message.index("(") :]
+        return click.UsageError(f"Got unexpected extra argument(s) {extra}", exc.ctx)
+    return exc
+
+
+def handle(exc: BaseException) -> int | None:
+    """Our error: its ``error: ...`` line on stderr and its exit code; anything else: None."""
+    code = exit_code_for(exc)
+    if code is not None:
+        click.echo(f"error: {describe(exc)}", err=True)
+    return code
+
+
+class CommandGroup(click.Group):
     """The top-level group: maps our errors to exit codes (module docstring)."""
 
-    def invoke(self, ctx: Any) -> Any:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise typer_wording(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (Exit, Abort, TyperException):
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            code = exit_code_for(exc)
+            code = handle(exc)
             if code is None:
                 raise
-            typer.echo(f"error: {describe(exc)}", err=True)
-            raise Exit(code) from exc
+            raise click.exceptions.Exit(code) from exc
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PolicyGroup":  # typer's flavour, for apps still built with typer
+        from ibkr_trader.cli.typer_compat import PolicyGroup
+
+        return PolicyGroup
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
