@@ -303,15 +303,17 @@ class _CurrentStderr:
 
 
 def setup_logging() -> None:
-    """Configure structlog (stderr) when a command needs it, not for every command:
-    importing structlog costs more than ``--help`` or ``journal`` should."""
+    """Configure logging (stderr) when a command may log, not for every command; structlog
+    itself is configured, and imported, at the command's first event (``halt`` of a bot
+    already halted logs nothing): importing it costs more than a command that answers from the
+    journal should."""
     from ibkr_trader.logging import configure_logging
 
     saved: TextIO = sys.stderr
     proxy: Any = _CurrentStderr()
     sys.stderr = proxy
     try:
-        configure_logging(_LOG_LEVEL[0])
+        configure_logging(_LOG_LEVEL[0], on_first_use=True)
     finally:
         sys.stderr = saved
 

@@ -142,6 +142,16 @@ class CommandGroup(click.Group):
             if code is None:
                 raise
             raise click.exceptions.Exit(code) from exc
+        finally:
+            end_of_command()
+
+
+def end_of_command() -> None:
+    """A logging configuration the command asked for and never used is dropped (a later event
+    in the same process, a test's, must not apply it)."""
+    module = sys.modules.get("ibkr_trader.logging")
+    if module is not None:
+        module.drop_pending_configuration()
 
 
 def __getattr__(name: str) -> Any:

@@ -26,7 +26,7 @@ import typer
 from typer.core import TyperCommand, TyperGroup
 from typer.exceptions import Abort, Exit, TyperException
 
-from ibkr_trader.cli.errors import handle
+from ibkr_trader.cli.errors import end_of_command, handle
 
 __all__ = ["PolicyGroup", "adopt", "as_typer"]
 
@@ -81,6 +81,8 @@ class _Adopted(TyperCommand):
             raise Exit(exc.exit_code) from None
         except click.Abort:
             raise Abort() from None
+        finally:
+            end_of_command()
 
 
 def _adopter(command: click.Command) -> type[_Adopted]:
