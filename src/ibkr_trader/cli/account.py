@@ -94,7 +94,7 @@ def status(mode: str | None, config: Path | None, journal: Path | None, as_json:
 
 def status_lines(payload: dict[str, Any]) -> list[str]:
     """The human-readable status: one line per fact, no raw dicts."""
-    from ibkr_trader.cli.view import governors_text
+    from ibkr_trader.cli.text import governors_text
 
     lines = [f"ibkr-trader status ({payload['mode']}, journal {payload['journal']})"]
     switch = payload["kill_switch"]

@@ -172,7 +172,6 @@ def commands(clock: Clock | None = None) -> tuple[click.Command, click.Command]:
         limit: int,
     ) -> None:
         """List what the journal recorded (newest last)."""
-        from ibkr_trader.journal import render
         from ibkr_trader.journal.records import JournalError, jsonable
 
         kind = Listing(listing)
@@ -204,6 +203,8 @@ def commands(clock: Clock | None = None) -> tuple[click.Command, click.Command]:
                     )
                 )
                 return
+            from ibkr_trader.journal import render
+
             console = _console()
             tables: dict[Listing, Callable[[Any], Any]] = {
                 Listing.ORDERS: render.orders_table,
@@ -227,7 +228,6 @@ def commands(clock: Clock | None = None) -> tuple[click.Command, click.Command]:
         order_ref: str, as_json: bool, mode: str | None, path: Path | None, config: Path | None
     ) -> None:
         """Why did it do that? The intent, every risk check, every status, fills, closure."""
-        from ibkr_trader.journal import render
         from ibkr_trader.journal.records import JournalError
 
         with _open(config, mode, path) as journal:
@@ -245,6 +245,8 @@ def commands(clock: Clock | None = None) -> tuple[click.Command, click.Command]:
                 payload["closure_reason"] = found.closure_reason
                 click.echo(json.dumps(payload))
                 return
+            from ibkr_trader.journal import render
+
             _console().print(render.explanation(found))
 
     return journal_command, explain_command
