@@ -7,11 +7,19 @@ start-up (``python -c pass``) as the floor. A command is within the budget when 
 are. Everything lives in a temporary directory (journal, kill switch); nothing connects
 anywhere.
 
-``halt`` and ``resume`` are timed twice: repeated (the state does not change: nothing is
-logged), and alternately (each one changes the state, journals it and logs the
-``trading_state_changed`` warning, which loads structlog).
+Bytecode: by default the children write and read their compiled modules in the temporary
+directory (``PYTHONPYCACHEPREFIX``; ``PYTHONDONTWRITEBYTECODE`` dropped) and every command runs
+once before it is timed, so the figures are an installed command's steady state (an install
+compiles its bytecode; ``uv sync --compile-bytecode``). ``--as-environment`` keeps the
+environment as it is: where it sets ``PYTHONDONTWRITEBYTECODE`` (these machines do), an editable
+install compiles the project's sources again at every start (about 0.05 s here).
 
-    python bench/bench_cli.py [--runs 7] [--budget 0.3]
+The commands run in rounds, each command once a round (one round first, not timed), so a slow
+spell of a shared machine falls on every command alike. ``halt`` and ``resume`` are timed
+twice a round: once changing the state (it is journaled and the ``trading_state_changed``
+warning is logged, which loads structlog), once finding it already changed (nothing logged).
+
+    python bench/bench_cli.py [--runs 7] [--budget 0.3] [--as-environment]
 
 Prints one JSON object, then one readable line per command. Exit code 0 (figures only; the
 budget is reported, not enforced: the machine's load moves every figure; the 1-minute load
@@ -31,14 +39,30 @@ import tempfile
 import time
 from pathlib import Path
 
-COMMANDS: list[list[str]] = [
-    ["--help"],
-    ["version"],
-    ["halt", "--reason", "bench"],
-    ["resume"],
-    ["status"],
-    ["journal"],
-    ["config", "show"],
+# (name, arguments) in the order of one round: the journal is ACTIVE at a round's start, the
+# first halt and the first resume change the state, the second ones find it already changed
+ROUND: list[tuple[str, list[str]]] = [
+    ("python -c pass", []),
+    ("--help", ["--help"]),
+    ("version", ["version"]),
+    ("halt (state changes)", ["halt", "--reason", "bench"]),
+    ("halt --reason bench", ["halt", "--reason", "bench"]),
+    ("status", ["status"]),
+    ("journal", ["journal"]),
+    ("config show", ["config", "show"]),
+    ("resume (state changes)", ["resume"]),
+    ("resume", ["resume"]),
+]
+SHOWN = [
+    "--help",
+    "version",
+    "halt --reason bench",
+    "resume",
+    "status",
+    "journal",
+    "config show",
+    "halt (state changes)",
+    "resume (state changes)",
 ]
 
 
@@ -52,26 +76,26 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _time(
-    argvs: list[list[str]], env: dict[str, str], runs: int
-) -> tuple[float, list[float], float, int]:
-    """Median wall time, every wall time, median CPU time (user + system), last exit code of
-    ``runs`` runs that cycle through ``argvs`` (one argv: the same command every time).
+def _rounds(
+    script: list[str], env: dict[str, str], runs: int
+) -> dict[str, tuple[list[float], list[float], int]]:
+    """Every command's wall and CPU times (user + system) and last exit code, over ``runs``
+    rounds (after one round not timed): each round runs every command once, so a slower spell
+    of a shared machine falls on all of them alike.
 
     The CPU time is what the command costs; the wall time adds whatever else the machine is
     doing (on a shared machine the two differ a lot)."""
-    times: list[float] = []
-    cpu: list[float] = []
-    code = 0
-    for i in range(runs * len(argvs)):
-        argv = argvs[i % len(argvs)]
-        c0, t0 = _cpu(), time.perf_counter()
-        done = subprocess.run(argv, env=env, capture_output=True, check=False)
-        if i % len(argvs) == 0:
-            times.append(time.perf_counter() - t0)
-            cpu.append(_cpu() - c0)
-            code = done.returncode
-    return statistics.median(times), times, statistics.median(cpu), code
+    out: dict[str, tuple[list[float], list[float], int]] = {}
+    for round_no in range(runs + 1):
+        for name, arguments in ROUND:
+            argv = [*script, *arguments] if arguments else [sys.executable, "-c", "pass"]
+            c0, t0 = _cpu(), time.perf_counter()
+            done = subprocess.run(argv, env=env, capture_output=True, check=False)
+            wall, cpu = time.perf_counter() - t0, _cpu() - c0
+            if round_no:
+                times, cpus, _ = out.get(name, ([], [], 0))
+                out[name] = ([*times, wall], [*cpus, cpu], done.returncode)
+    return out
 
 
 def _load() -> float | None:
@@ -82,29 +106,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--budget", type=float, default=0.3)
+    parser.add_argument(
+        "--as-environment",
+        action="store_true",
+        help="keep PYTHONDONTWRITEBYTECODE and the pycache as the environment has them",
+    )
     args = parser.parse_args()
     load_before = _load()
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("IBKR_TRADER")}
         env["IBKR_TRADER_HOME"] = str(Path(tmp) / "home")
         env["IBKR_TRADER_KILL_SWITCH"] = str(Path(tmp) / "HALT")
+        if not args.as_environment:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(Path(tmp) / "pycache")
+        bytecode = (
+            f"as the environment (PYTHONDONTWRITEBYTECODE={env.get('PYTHONDONTWRITEBYTECODE', '')})"
+            if args.as_environment
+            else "cached (PYTHONPYCACHEPREFIX in the temporary directory)"
+        )
         script = _script()
-        # a journal to read: halt + resume create and write it
-        for warm in (["halt"], ["resume"]):
-            subprocess.run([*script, *warm], env=env, capture_output=True, check=False)
-        floor, _, floor_cpu, _ = _time([[sys.executable, "-c", "pass"]], env, args.runs)
-        measured: list[tuple[str, list[list[str]]]] = [
-            (" ".join(command), [[*script, *command]]) for command in COMMANDS
-        ]
-        halt, resume = [*script, "halt", "--reason", "bench"], [*script, "resume"]
-        measured += [
-            ("halt (state changes)", [halt, resume]),
-            ("resume (state changes)", [resume, halt]),
-        ]
+        timed = _rounds(script, env, args.runs)
+        floor_times, floor_cpus, _ = timed["python -c pass"]
+        floor, floor_cpu = statistics.median(floor_times), statistics.median(floor_cpus)
         results = []
-        for name, argvs in measured:
-            subprocess.run(argvs[-1], env=env, capture_output=True, check=False)
-            median, times, cpu, code = _time(argvs, env, args.runs)
+        for name in SHOWN:
+            times, cpus, code = timed[name]
+            median, cpu = statistics.median(times), statistics.median(cpus)
             results.append(
                 {
                     "command": name,
@@ -122,6 +150,7 @@ def main() -> int:
         "budget_s": args.budget,
         "python_floor_s": round(floor, 3),
         "python_floor_cpu_s": round(floor_cpu, 3),
+        "bytecode": bytecode,
         "load_average_1m_before": load_before,
         "load_average_1m": _load(),
         "cpus": os.cpu_count(),
@@ -138,7 +167,7 @@ def main() -> int:
     print(
         f"python -c pass: {floor:.3f} s wall, {floor_cpu:.3f} s CPU; "
         f"load average {load_before} before, {payload['load_average_1m']} after, on "
-        f"{payload['cpus']} CPUs"
+        f"{payload['cpus']} CPUs; bytecode {bytecode}"
     )
     return 0
 
