@@ -328,6 +328,6 @@ def close(
     raise exit_with(EXIT_OK if ok else EXIT_FAILURE)
 
 
-def register(app: Any) -> None:
-    """Add ``status``, ``positions`` and ``close`` to a click group (or a typer app)."""
-    add_commands(app, status, positions, close)
+def register(group: click.Group) -> None:
+    """Add ``status``, ``positions`` and ``close`` to a click group."""
+    add_commands(group, status, positions, close)

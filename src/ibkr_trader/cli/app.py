@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import TYPE_CHECKING, Any, Final
+from typing import Final
 
 import click
 
@@ -41,19 +41,6 @@ COMMANDS: Final[dict[str, tuple[str, str]]] = {
     "config": ("ibkr_trader.cli.config_cmd", "config_group"),
 }
 
-# what typer.main.get_command reads of an app (typer.testing.CliRunner().invoke(app, ...))
-_TYPER_API: Final = frozenset(
-    {
-        "_add_completion",
-        "registered_callback",
-        "registered_groups",
-        "registered_commands",
-        "info",
-        "pretty_exceptions_short",
-        "rich_markup_mode",
-    }
-)
-
 
 class RootGroup(CommandGroup):
     """The top-level group: the exit-code policy, commands imported when they are used."""
@@ -69,16 +56,6 @@ class RootGroup(CommandGroup):
             assert isinstance(found, click.Command)
             self.commands[cmd_name] = found
         return found
-
-    if not TYPE_CHECKING:
-
-        def __getattr__(self, name: str) -> Any:
-            # code written for the typer CLI passes the app to typer's CliRunner
-            if name in _TYPER_API:
-                from ibkr_trader.cli.typer_compat import as_typer
-
-                return getattr(as_typer(self), name)
-            raise AttributeError(name)
 
 
 @click.group(

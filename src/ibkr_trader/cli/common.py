@@ -3,7 +3,7 @@
 Light on purpose: click only; the configuration (pydantic), rich, structlog, the journal,
 the broker and the calendar are imported by the commands that use them, when they run.
 
-The options keep the help and the error messages the typer CLI printed (``<str>``-style
+The options keep the help and the error messages the former typer CLI printed (``<str>``-style
 metavars, an ``Arguments`` section, pydantic's wording for a value out of range), so moving
 to click changed no output an operator or a script reads.
 """
@@ -76,7 +76,8 @@ def _check_range(
 
 
 class _IntRange(click.IntRange):
-    """``[x>=0]`` in the help, as click shows it; pydantic's messages, as typer printed them."""
+    """``[x>=0]`` in the help, as click shows it; pydantic's messages, as the former typer CLI
+    printed them."""
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = _Int().convert(value, param, ctx)
@@ -157,7 +158,7 @@ class Argument(click.Argument):
 
 class Command(click.Command):
     """Arguments, then options, each in their own help section; usage errors worded as the
-    typer CLI worded them."""
+    former typer CLI worded them."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         from ibkr_trader.cli.errors import typer_wording
@@ -188,7 +189,7 @@ def command(name: str) -> Callable[[Callable[..., Any]], Command]:
 
 
 def option(*decls: str, metavar: str | None = "<str>", **kwargs: Any) -> Callable[[F], F]:
-    """An option shown as the typer CLI showed it: ``--name <type>``, its default if any."""
+    """An option shown as the former typer CLI showed it: ``--name <type>``, its default if any."""
     if kwargs.get("is_flag"):
         metavar = None
     kwargs.setdefault("show_default", kwargs.get("default") not in (None, False))
@@ -388,14 +389,7 @@ def echo_lines(payload: dict[str, Any]) -> None:
             click.echo(f"{key.replace('_', ' ')}: {value}")
 
 
-def add_commands(app: Any, *commands: click.Command) -> None:
-    """Add click commands to a click group, or to a typer app (code written against the typer
-    CLI: :func:`ibkr_trader.cli.typer_compat.adopt`)."""
-    if isinstance(app, click.Group):
-        for cmd in commands:
-            app.add_command(cmd)
-        return
-    from ibkr_trader.cli.typer_compat import adopt
-
+def add_commands(group: click.Group, *commands: click.Command) -> None:
+    """Add click commands to a click group."""
     for cmd in commands:
-        adopt(app, cmd)
+        group.add_command(cmd)

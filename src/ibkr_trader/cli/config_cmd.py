@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -52,6 +51,6 @@ def show(config: Path | None, mode: str | None, as_json: bool) -> None:
             click.echo(f"{key.ljust(width)} = {json.dumps(value, default=str)}  # {origin}")
 
 
-def register(app: Any) -> None:
-    """Add the ``config`` group to a click group (or a typer app)."""
-    add_commands(app, config_group)
+def register(group: click.Group) -> None:
+    """Add the ``config`` group to a click group."""
+    add_commands(group, config_group)

@@ -250,6 +250,6 @@ def ack(
         click.echo("next: `ibkr-trader resume` if trading was halted for it")
 
 
-def register(app: Any) -> None:
-    """Add ``halt``, ``reduce``, ``resume`` and ``ack`` to a click group (or a typer app)."""
-    add_commands(app, halt, reduce, resume, ack)
+def register(group: click.Group) -> None:
+    """Add ``halt``, ``reduce``, ``resume`` and ``ack`` to a click group."""
+    add_commands(group, halt, reduce, resume, ack)

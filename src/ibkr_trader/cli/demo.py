@@ -11,7 +11,8 @@ gateway failed, 2 a usage or configuration error, 130 interrupted.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+
+import click
 
 from ibkr_trader.cli.common import (
     add_commands,
@@ -92,6 +93,6 @@ def demo(
     raise exit_with(code)
 
 
-def register(app: Any) -> None:
-    """Add ``demo`` to a click group (or a typer app)."""
-    add_commands(app, demo)
+def register(group: click.Group) -> None:
+    """Add ``demo`` to a click group."""
+    add_commands(group, demo)

@@ -299,6 +299,6 @@ def doctor(
     raise exit_with(EXIT_FAILURE if failed else EXIT_OK)
 
 
-def register(app: Any) -> None:
-    """Add ``doctor`` to a click group (or a typer app)."""
-    add_commands(app, doctor)
+def register(group: click.Group) -> None:
+    """Add ``doctor`` to a click group."""
+    add_commands(group, doctor)

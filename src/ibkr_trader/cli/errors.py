@@ -8,8 +8,7 @@
 - 130: interrupted (Ctrl-C).
 
 :class:`CommandGroup` wraps every command's invocation: our errors become one ``error: ...``
-line on stderr and their exit code, never a traceback. ``PolicyGroup`` is the same policy for
-an app built with typer (:mod:`ibkr_trader.cli.typer_compat`; imported only when asked for).
+line on stderr and their exit code, never a traceback.
 
 Nothing heavy is imported here (``--help`` and ``version`` load neither pydantic nor the
 configuration): an exception class can only be raised once its module is loaded, so the
@@ -20,14 +19,11 @@ configuration's, pydantic's, the broker's and the journal's error classes are lo
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import click
 
 from ibkr_trader.redaction import redact
-
-if TYPE_CHECKING:
-    from ibkr_trader.cli.typer_compat import PolicyGroup
 
 __all__ = [
     "EXIT_FAILURE",
@@ -36,7 +32,6 @@ __all__ = [
     "EXIT_USAGE",
     "CommandError",
     "CommandGroup",
-    "PolicyGroup",
     "exit_code_for",
 ]
 
@@ -102,8 +97,8 @@ def describe(exc: BaseException) -> str:
 
 
 def typer_wording(exc: click.UsageError) -> click.UsageError:
-    """A usage error worded as the typer CLI worded it (its vendored click 8.3): scripts and
-    operators may match these lines."""
+    """A usage error worded as the former typer CLI worded it (its vendored click 8.3): scripts
+    and operators may match these lines."""
     if isinstance(exc, click.NoSuchOption):
         text = f"No such option: {exc.option_name}"
         if exc.possibilities:
@@ -152,11 +147,3 @@ def end_of_command() -> None:
     module = sys.modules.get("ibkr_trader.logging")
     if module is not None:
         module.drop_pending_configuration()
-
-
-def __getattr__(name: str) -> Any:
-    if name == "PolicyGroup":  # typer's flavour, for apps still built with typer
-        from ibkr_trader.cli.typer_compat import PolicyGroup
-
-        return PolicyGroup
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

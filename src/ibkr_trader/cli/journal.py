@@ -255,6 +255,6 @@ def commands(clock: Clock | None = None) -> tuple[click.Command, click.Command]:
 journal, explain = commands()
 
 
-def register(app: Any, clock: Clock | None = None) -> None:
-    """Add ``journal`` and ``explain`` to a click group (or a typer app)."""
-    add_commands(app, *(commands(clock) if clock is not None else (journal, explain)))
+def register(group: click.Group, clock: Clock | None = None) -> None:
+    """Add ``journal`` and ``explain`` to a click group."""
+    add_commands(group, *(commands(clock) if clock is not None else (journal, explain)))

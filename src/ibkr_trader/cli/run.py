@@ -388,6 +388,6 @@ async def session_summary(
     return summary
 
 
-def register(app: Any) -> None:
-    """Add ``run`` to a click group (or a typer app)."""
-    add_commands(app, run)
+def register(group: click.Group) -> None:
+    """Add ``run`` to a click group."""
+    add_commands(group, run)

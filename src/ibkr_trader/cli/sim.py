@@ -7,8 +7,6 @@ at real speed. The simulator's modules are imported when the command runs, not f
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from ibkr_trader.cli.common import (
@@ -26,9 +24,9 @@ from ibkr_trader.cli.errors import EXIT_INTERRUPTED
 DEFAULT_PORT = 4010  # none of IB's 4001 / 4002 / 7496 / 7497
 
 
-def register(app: Any) -> None:
-    """Add the ``sim`` command to a click group (or a typer app)."""
-    add_commands(app, sim)
+def register(group: click.Group) -> None:
+    """Add the ``sim`` command to a click group."""
+    add_commands(group, sim)
 
 
 @command("sim")
