@@ -2,9 +2,9 @@
 
 Every command runs in a fresh interpreter (the rig's instant as its clock, every file under
 ``tmp_path``) and reports the heavy packages it imported: ``--help`` and ``version`` load no
-pydantic; no command that answers from the journal or the configuration loads typer,
-structlog (unless it logs), ib_async, pandas or exchange_calendars, and only the ones that draw
-a table load rich.
+pydantic; no command that answers from the journal or the configuration loads structlog
+(unless it logs), ib_async, pandas or exchange_calendars, and only the ones that draw a table
+load rich.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ HEAVY = frozenset(
         "rich",
         "sqlite3",
         "structlog",
-        "typer",
     }
 )
 
