@@ -1,4 +1,4 @@
-"""The operator's command line with typer's CliRunner: run --once against the in-process
+"""The operator's command line with click's CliRunner: run --once against the in-process
 simulator, status / positions / close / config show with --json, and the exit-code policy."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 import structlog
-import typer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from ibkr_trader.broker.exceptions import BrokerError
 from ibkr_trader.cli import app
-from ibkr_trader.cli.errors import PolicyGroup, exit_code_for
+from ibkr_trader.cli.errors import CommandGroup, exit_code_for
 from ibkr_trader.config import ConfigError
 from ibkr_trader.testing.instants import configuration_variables
 
@@ -156,7 +156,9 @@ def test_exit_code_policy_maps_our_errors_and_interrupts() -> None:
     assert exit_code_for(BrokerError("x")) == 1
     assert exit_code_for(ValueError("x")) is None
 
-    demo = typer.Typer(cls=PolicyGroup)
+    @click.group(cls=CommandGroup)
+    def demo() -> None:
+        pass
 
     @demo.command()
     def interrupted() -> None:

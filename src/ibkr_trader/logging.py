@@ -2,14 +2,16 @@
 
 structlog is imported at the first log call or configuration, not when a module asks for a
 logger: every module holds one, and a command such as ``halt`` or ``journal`` that never logs
-must not pay for structlog (and the rich tracebacks it loads) at start-up.
+must not pay for structlog (and the rich tracebacks it loads) at start-up. A command that may
+log configures with ``on_first_use=True``: structlog is configured (and imported) right before
+the first event, or never if nothing is logged.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from ibkr_trader.redaction import redact
@@ -17,6 +19,7 @@ from ibkr_trader.redaction import redact
 __all__ = [
     "RedactingFilter",
     "configure_logging",
+    "drop_pending_configuration",
     "get_logger",
     "install_record_redaction",
     "install_redaction",
@@ -109,15 +112,38 @@ class _StderrLoggerFactory:
         return _StderrLogger(self._stream)
 
 
-def configure_logging(level: str = "INFO", json: bool = False) -> None:
+# the structlog configuration asked for with on_first_use=True, not applied yet
+_pending: list[Callable[[], None]] = []
+
+
+def configure_logging(
+    level: str = "INFO", json: bool = False, *, on_first_use: bool = False
+) -> None:
     """Configure structlog and stdlib logging once for the process (CLI entry points).
 
     Everything goes to stderr (so ``--json`` output on stdout stays clean), and account ids
     are masked in structlog events and in stdlib records (ib_async's own logs) alike.
+    ``on_first_use``: stdlib logging now, structlog at the first event of a logger from
+    :func:`get_logger` (the stream is the one ``sys.stderr`` is now, as without it).
     """
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     logging.getLogger().setLevel(level.upper())
     install_redaction()
+    factory = _StderrLoggerFactory()
+    _pending.clear()
+    if on_first_use:
+        _pending.append(lambda: _configure_structlog(level, json, factory))
+    else:
+        _configure_structlog(level, json, factory)
+
+
+def drop_pending_configuration() -> None:
+    """Forget a configuration asked for with ``on_first_use`` and not applied yet (the command
+    that asked is over: a later event, a test's, must not pick it up)."""
+    _pending.clear()
+
+
+def _configure_structlog(level: str, json: bool, factory: _StderrLoggerFactory) -> None:
     import structlog
 
     renderer: Any = (
@@ -133,7 +159,7 @@ def configure_logging(level: str = "INFO", json: bool = False) -> None:
             _redact_rendered,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=_StderrLoggerFactory(),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
 
@@ -148,6 +174,8 @@ class _Logger:
         self._target: Any = None
 
     def __getattr__(self, attr: str) -> Any:
+        if _pending:
+            _pending.pop()()
         target = self._target
         if target is None:
             import structlog

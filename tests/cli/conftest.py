@@ -1,7 +1,7 @@
 """The operator's command line against a simulated IB Gateway on a real socket.
 
 ``gateway`` runs a :class:`SimulatedGateway` on its own event loop in a thread, so commands
-run by typer's CliRunner (each with its own ``asyncio.run``) and ``ibkr-trader run`` in a
+run by click's CliRunner (each with its own ``asyncio.run``) and ``ibkr-trader run`` in a
 subprocess all reach it as they would reach IB Gateway. Every file lives under ``tmp_path``;
 the environment is cleared of ``IBKR_TRADER*`` variables.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 import structlog
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from ibkr_trader.cli import app
 from ibkr_trader.sim import SimConfig, SimulatedGateway

@@ -1,4 +1,7 @@
-"""``journal`` and ``explain`` through typer's CliRunner against a temp journal."""
+"""``journal`` and ``explain`` through click's CliRunner against a temp journal.
+
+The two commands are registered in a group with the command line's exit-code policy
+(:class:`ibkr_trader.cli.errors.CommandGroup`), reading the time from a fixed clock."""
 
 from __future__ import annotations
 
@@ -7,11 +10,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import click
 import pytest
-import typer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
-from ibkr_trader.cli.errors import PolicyGroup
+from ibkr_trader.cli.errors import CommandGroup
 from ibkr_trader.cli.journal import parse_since, register
 from ibkr_trader.clock import ManualClock
 from ibkr_trader.journal import Journal
@@ -30,8 +33,8 @@ def _no_outside_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.fixture
-def app() -> typer.Typer:
-    the_app = typer.Typer(cls=PolicyGroup)
+def app() -> click.Group:
+    the_app = CommandGroup("ibkr-trader")
     register(the_app, clock=ManualClock(NOW))
     return the_app
 
@@ -74,7 +77,7 @@ def populated(
 
 
 def test_journal_orders_lists_the_intent_with_its_status(
-    app: typer.Typer, populated: tuple[Path, str]
+    app: click.Group, populated: tuple[Path, str]
 ) -> None:
     path, coid = populated
     result = CliRunner().invoke(app, ["journal", "orders", "--path", str(path)])
@@ -86,7 +89,7 @@ def test_journal_orders_lists_the_intent_with_its_status(
 
 
 @pytest.mark.parametrize("listing", ["fills", "closures", "decisions", "events"])
-def test_every_listing_renders(app: typer.Typer, populated: tuple[Path, str], listing: str) -> None:
+def test_every_listing_renders(app: click.Group, populated: tuple[Path, str], listing: str) -> None:
     path, _ = populated
     result = CliRunner().invoke(app, ["journal", listing, "--path", str(path)])
     assert result.exit_code == 0, result.output
@@ -100,7 +103,7 @@ def test_every_listing_renders(app: typer.Typer, populated: tuple[Path, str], li
 
 
 def test_journal_json_respects_since_and_symbol(
-    app: typer.Typer, populated: tuple[Path, str]
+    app: click.Group, populated: tuple[Path, str]
 ) -> None:
     path, _ = populated
     runner = CliRunner()
@@ -119,7 +122,7 @@ def test_journal_json_respects_since_and_symbol(
 
 
 def test_explain_shows_checks_statuses_fills_and_closure_reason(
-    app: typer.Typer, populated: tuple[Path, str]
+    app: click.Group, populated: tuple[Path, str]
 ) -> None:
     path, coid = populated
     result = CliRunner().invoke(app, ["explain", coid, "--path", str(path)])
@@ -129,7 +132,7 @@ def test_explain_shows_checks_statuses_fills_and_closure_reason(
 
 
 def test_explain_json_carries_the_closure_reason(
-    app: typer.Typer, populated: tuple[Path, str]
+    app: click.Group, populated: tuple[Path, str]
 ) -> None:
     path, coid = populated
     result = CliRunner().invoke(app, ["explain", coid, "--json", "--path", str(path)])
@@ -139,7 +142,7 @@ def test_explain_json_carries_the_closure_reason(
     assert payload["decision"]["approved"] is True
 
 
-def test_explain_unknown_order_exits_1(app: typer.Typer, populated: tuple[Path, str]) -> None:
+def test_explain_unknown_order_exits_1(app: click.Group, populated: tuple[Path, str]) -> None:
     path, _ = populated
     result = CliRunner().invoke(app, ["explain", "NOPE-1", "--path", str(path)])
     assert result.exit_code == 1
@@ -147,7 +150,7 @@ def test_explain_unknown_order_exits_1(app: typer.Typer, populated: tuple[Path, 
 
 
 def test_wrong_mode_or_missing_journal_exits_1_with_a_message(
-    app: typer.Typer, populated: tuple[Path, str], tmp_path: Path
+    app: click.Group, populated: tuple[Path, str], tmp_path: Path
 ) -> None:
     path, _ = populated
     runner = CliRunner()
@@ -160,7 +163,7 @@ def test_wrong_mode_or_missing_journal_exits_1_with_a_message(
     assert not (tmp_path / "none.sqlite3").exists()
 
 
-def test_bad_since_is_a_usage_error(app: typer.Typer, populated: tuple[Path, str]) -> None:
+def test_bad_since_is_a_usage_error(app: click.Group, populated: tuple[Path, str]) -> None:
     path, _ = populated
     result = CliRunner().invoke(app, ["journal", "--since", "yesterday", "--path", str(path)])
     assert result.exit_code == 2

@@ -4,11 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-import typer
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
-from ibkr_trader.cli import control as commands
-from ibkr_trader.cli.errors import PolicyGroup
+from ibkr_trader.cli import app
 from ibkr_trader.models import ExecutionMode, TradingState
 from ibkr_trader.risk import killswitch
 from ibkr_trader.testing.instants import configuration_variables
@@ -23,16 +21,7 @@ def _home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IBKR_TRADER_KILL_SWITCH", str(tmp_path / "default-HALT"))
 
 
-@pytest.fixture
-def app() -> typer.Typer:
-    app = typer.Typer(cls=PolicyGroup)
-    commands.register(app)
-    return app
-
-
-def test_halt_creates_the_kill_switch_and_resume_removes_it(
-    app: typer.Typer, tmp_path: Path
-) -> None:
+def test_halt_creates_the_kill_switch_and_resume_removes_it(tmp_path: Path) -> None:
     switch = tmp_path / "HALT"
     runner = CliRunner()
     out = runner.invoke(app, ["halt", "--reason", "drill", "--kill-switch", str(switch), "--json"])
@@ -58,12 +47,12 @@ def test_bare_touched_file_has_a_generic_reason(tmp_path: Path) -> None:
     assert killswitch.disengage(switch) and not killswitch.disengage(switch)
 
 
-def test_invalid_mode_is_a_usage_error(app: typer.Typer, tmp_path: Path) -> None:
+def test_invalid_mode_is_a_usage_error(tmp_path: Path) -> None:
     out = CliRunner().invoke(app, ["halt", "--kill-switch", str(tmp_path / "H"), "--mode", "live"])
     assert out.exit_code == 2
 
 
-def test_halt_and_resume_are_recorded_in_the_journal(app: typer.Typer, tmp_path: Path) -> None:
+def test_halt_and_resume_are_recorded_in_the_journal(tmp_path: Path) -> None:
     journal_mod = pytest.importorskip("ibkr_trader.journal")
     switch, path = tmp_path / "HALT", tmp_path / "j.sqlite"
     runner = CliRunner()

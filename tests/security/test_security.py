@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import structlog
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from ibkr_trader.integrations.exceptions import PaperInterlockError
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway

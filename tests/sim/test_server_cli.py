@@ -1,4 +1,5 @@
-"""``ibkr-trader sim`` (via ``register``) and the command-line fault specs."""
+"""``ibkr-trader sim`` (through click's CliRunner, and as a process) and the command-line fault
+specs."""
 
 from __future__ import annotations
 
@@ -7,23 +8,14 @@ import re
 import sys
 
 import pytest
-import typer
+from click.testing import CliRunner
 from ib_async import IB, MarketOrder, Stock
-from typer.testing import CliRunner
 
-from ibkr_trader.cli.sim import register
+from ibkr_trader.cli import app
 from ibkr_trader.sim.faults import FaultInjector, parse_fault
 
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.command()
-    def other() -> None:  # a second command keeps typer from collapsing the group
-        """Unused."""
-
-    return app
+#: ``ibkr-trader ...`` in a subprocess (the console script's ``main``, as the entry point runs it)
+COMMAND_LINE = (sys.executable, "-c", "from ibkr_trader.cli import main; main()")
 
 
 @pytest.mark.parametrize(
@@ -36,7 +28,7 @@ def _app() -> typer.Typer:
     ],
 )
 def test_sim_command_refuses_unsafe_or_bad_arguments(args: list[str]) -> None:
-    result = CliRunner().invoke(_app(), args)
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
 
 
@@ -73,14 +65,8 @@ def test_bad_fault_specs_are_refused(spec: str) -> None:
 
 
 async def test_standalone_sim_prints_its_port_and_serves_ib_async() -> None:
-    code = (
-        "import typer; from ibkr_trader.cli.sim import register; app = typer.Typer(); "
-        "register(app); app.command('x')(lambda: None); app()"
-    )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        code,
+        *COMMAND_LINE,
         "sim",
         "--port",
         "0",
@@ -113,19 +99,13 @@ def test_at_is_new_york_time_and_bad_at_is_refused() -> None:
 
     assert parse_at("2026-12-01 10:30") == datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
     assert parse_at("2026-07-01T09:30:15") == datetime(2026, 7, 1, 13, 30, 15, tzinfo=UTC)
-    result = CliRunner().invoke(_app(), ["sim", "--port", "0", "--at", "tomorrow"])
+    result = CliRunner().invoke(app, ["sim", "--port", "0", "--at", "tomorrow"])
     assert result.exit_code == 2
 
 
 async def test_standalone_sim_follows_the_calendar_from_the_instant_at_gives() -> None:
-    code = (
-        "import typer; from ibkr_trader.cli.sim import register; app = typer.Typer(); "
-        "register(app); app.command('x')(lambda: None); app()"
-    )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        code,
+        *COMMAND_LINE,
         "sim",
         "--port",
         "0",

@@ -1,6 +1,6 @@
 """The ``ibkr-trader`` command line: ``app.py`` plus one module per command group.
 
-Nothing outside this package imports it; typer and rich are used here only.
+Nothing outside this package imports it; click and rich are used here only.
 """
 
 from ibkr_trader.cli.app import app, main

@@ -13,21 +13,27 @@ reconciles first and sends nothing if the reconciliation fails. Exit codes: the 
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
 from ibkr_trader.cli.common import (
-    ClientIdOption,
-    ConfigOption,
-    HostOption,
-    JournalOption,
-    JsonOption,
-    ModeOption,
-    PortOption,
+    add_commands,
     app_config,
+    argument,
+    client_id_option,
+    command,
+    config_option,
     console,
     emit_json,
+    exit_with,
+    host_option,
+    journal_option,
+    json_option,
+    mode_option,
+    option,
+    port_option,
     setup_logging,
 )
 from ibkr_trader.cli.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE
@@ -70,12 +76,12 @@ class _ReadOnlyStore:
         return None
 
 
-def status(
-    mode: ModeOption = None,
-    config: ConfigOption = None,
-    journal: JournalOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@command("status")
+@mode_option
+@config_option
+@journal_option
+@json_option
+def status(mode: str | None, config: Path | None, journal: Path | None, as_json: bool) -> None:
     """Trading state, governors, kill switch, the last cycle (from the journal; no gateway)."""
     cfg = app_config(config, mode=mode, journal=journal)
     payload = status_payload(cfg)
@@ -83,12 +89,12 @@ def status(
         emit_json(payload)
         return
     for line in status_lines(payload):
-        typer.echo(line)
+        click.echo(line)
 
 
 def status_lines(payload: dict[str, Any]) -> list[str]:
     """The human-readable status: one line per fact, no raw dicts."""
-    from ibkr_trader.cli.view import governors_text
+    from ibkr_trader.cli.text import governors_text
 
     lines = [f"ibkr-trader status ({payload['mode']}, journal {payload['journal']})"]
     switch = payload["kill_switch"]
@@ -184,14 +190,22 @@ def _side_id(cfg: AppConfig, client_id: int | None) -> int:
     return cfg.side_client_id() if client_id is None else client_id
 
 
+@command("positions")
+@mode_option
+@host_option
+@port_option
+@client_id_option
+@config_option
+@journal_option
+@json_option
 def positions(
-    mode: ModeOption = None,
-    host: HostOption = None,
-    port: PortOption = None,
-    client_id: ClientIdOption = None,
-    config: ConfigOption = None,
-    journal: JournalOption = None,
-    as_json: JsonOption = False,
+    mode: str | None,
+    host: str | None,
+    port: int | None,
+    client_id: int | None,
+    config: Path | None,
+    journal: Path | None,
+    as_json: bool,
 ) -> None:
     """Open positions with P&L, days to expiry and the Strategy C closure flags."""
     cfg = app_config(config, mode=mode, host=host, port=port, journal=journal)
@@ -214,37 +228,49 @@ def positions(
         emit_json({"mode": cfg.run.mode, "positions": rows})
 
 
+@command("close")
+@argument("position_id", required=False, help="The position to close (see `positions`).")
+@option("--all", "close_all", is_flag=True, default=False, help="Close every position.")
+@option(
+    "--reason",
+    "reason",
+    default="MANUAL",
+    help="Closure reason, e.g. MANUAL or DATA_QUARANTINE.",
+)
+@mode_option
+@host_option
+@port_option
+@client_id_option
+@config_option
+@journal_option
+@json_option
 def close(
-    position_id: Annotated[
-        str | None, typer.Argument(help="The position to close (see `positions`).")
-    ] = None,
-    close_all: Annotated[bool, typer.Option("--all", help="Close every position.")] = False,
-    reason: Annotated[
-        str, typer.Option("--reason", help="Closure reason, e.g. MANUAL or DATA_QUARANTINE.")
-    ] = "MANUAL",
-    mode: ModeOption = None,
-    host: HostOption = None,
-    port: PortOption = None,
-    client_id: ClientIdOption = None,
-    config: ConfigOption = None,
-    journal: JournalOption = None,
-    as_json: JsonOption = False,
+    position_id: str | None,
+    close_all: bool,
+    reason: str,
+    mode: str | None,
+    host: str | None,
+    port: int | None,
+    client_id: int | None,
+    config: Path | None,
+    journal: Path | None,
+    as_json: bool,
 ) -> None:
     """Close one position or all of them, through the RiskManager, with the reason journaled."""
     if (position_id is None) == (not close_all):
-        typer.echo("error: give a POSITION_ID or --all (not both)", err=True)
-        raise typer.Exit(EXIT_USAGE)
+        click.echo("error: give a POSITION_ID or --all (not both)", err=True)
+        raise exit_with(EXIT_USAGE)
     from ibkr_trader.models import ClosureReason
 
     try:
         closure = ClosureReason(reason.strip().upper())
     except ValueError:
-        typer.echo(
+        click.echo(
             f"error: unknown reason {reason!r}; one of "
             + ", ".join(r.value for r in ClosureReason),
             err=True,
         )
-        raise typer.Exit(EXIT_USAGE) from None
+        raise exit_with(EXIT_USAGE) from None
     cfg = app_config(config, mode=mode, host=host, port=port, journal=journal)
     setup_logging()
     import asyncio
@@ -296,13 +322,12 @@ def close(
             }
         )
     elif problem:
-        typer.echo(f"error: {problem}", err=True)
+        click.echo(f"error: {problem}", err=True)
     elif not results:
-        typer.echo("no open positions")
-    raise typer.Exit(EXIT_OK if ok else EXIT_FAILURE)
+        click.echo("no open positions")
+    raise exit_with(EXIT_OK if ok else EXIT_FAILURE)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("status")(status)
-    app.command("positions")(positions)
-    app.command("close")(close)
+def register(group: click.Group) -> None:
+    """Add ``status``, ``positions`` and ``close`` to a click group."""
+    add_commands(group, status, positions, close)

@@ -21,19 +21,27 @@ all the same, and the output says the journal was not updated), 2 invalid argume
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import typer
+import click
 
 from ibkr_trader.cli.common import (
-    ConfigOption,
-    JournalOption,
-    JsonOption,
-    ModeOption,
+    INT,
+    PATH,
+    add_commands,
     app_config,
+    argument,
+    command,
+    config_option,
     echo_lines,
     emit_json,
+    exit_with,
+    journal_option,
+    json_option,
+    mode_option,
+    option,
 )
 from ibkr_trader.cli.errors import EXIT_FAILURE, EXIT_USAGE, CommandError
 
@@ -41,14 +49,21 @@ if TYPE_CHECKING:
     from ibkr_trader.config import AppConfig
     from ibkr_trader.models import TradingState
 
-KillSwitchOption = Annotated[
-    Path | None,
-    typer.Option(
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def kill_switch_option(f: F) -> F:
+    return option(
         "--kill-switch",
+        "kill_switch",
+        type=PATH,
+        metavar="<path>",
         help="Kill-switch file (default: the configuration's [paths] kill_switch).",
-    ),
-]
-ReasonOption = Annotated[str, typer.Option("--reason", help="Why (journaled).")]
+    )(f)
+
+
+def reason_option(default: str) -> Callable[[F], F]:
+    return option("--reason", "reason", default=default, help="Why (journaled).")
 
 
 def _config(
@@ -83,18 +98,25 @@ def _record(cfg: AppConfig, action: str, cause: str) -> TradingState:
 
 def _emit(payload: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(payload, sort_keys=True, default=str))
+        click.echo(json.dumps(payload, sort_keys=True, default=str))
     else:
         echo_lines(payload)
 
 
+@command("halt")
+@reason_option("operator halt")
+@config_option
+@mode_option
+@journal_option
+@kill_switch_option
+@json_option
 def halt(
-    reason: ReasonOption = "operator halt",
-    config: ConfigOption = None,
-    mode: ModeOption = None,
-    journal: JournalOption = None,
-    kill_switch: KillSwitchOption = None,
-    as_json: JsonOption = False,
+    reason: str,
+    config: Path | None,
+    mode: str | None,
+    journal: Path | None,
+    kill_switch: Path | None,
+    as_json: bool,
 ) -> None:
     """Halt trading: no order at all, closes included (kill-switch file + journal)."""
     from ibkr_trader.clock import SystemClock
@@ -118,16 +140,18 @@ def halt(
         payload["journal_error"] = problem
     _emit(payload, as_json)
     if problem:
-        typer.echo(f"error: {problem}", err=True)
-        raise typer.Exit(EXIT_FAILURE)
+        click.echo(f"error: {problem}", err=True)
+        raise exit_with(EXIT_FAILURE)
 
 
+@command("reduce")
+@reason_option("operator reduce")
+@config_option
+@mode_option
+@journal_option
+@json_option
 def reduce(
-    reason: ReasonOption = "operator reduce",
-    config: ConfigOption = None,
-    mode: ModeOption = None,
-    journal: JournalOption = None,
-    as_json: JsonOption = False,
+    reason: str, config: Path | None, mode: str | None, journal: Path | None, as_json: bool
 ) -> None:
     """Stop new entries, keep protecting: every close still runs (REDUCING, journaled)."""
     cfg = _config(config, mode, journal, None)
@@ -144,13 +168,20 @@ def reduce(
     )
 
 
+@command("resume")
+@reason_option("operator resume")
+@config_option
+@mode_option
+@journal_option
+@kill_switch_option
+@json_option
 def resume(
-    reason: ReasonOption = "operator resume",
-    config: ConfigOption = None,
-    mode: ModeOption = None,
-    journal: JournalOption = None,
-    kill_switch: KillSwitchOption = None,
-    as_json: JsonOption = False,
+    reason: str,
+    config: Path | None,
+    mode: str | None,
+    journal: Path | None,
+    kill_switch: Path | None,
+    as_json: bool,
 ) -> None:
     """Resume trading: remove the kill-switch file, lift HALT / REDUCING (governors apply)."""
     from ibkr_trader.risk import killswitch
@@ -172,19 +203,27 @@ def resume(
     )
 
 
+@command("ack")
+@argument("perm_id", type=INT, type_label="<int>", help="The broker order's permId (see `status`).")
+@option("--by", "by", default="", show_default=False, help="Who accounts for the order.")
+@option("--reason", "reason", default="", show_default=False, help="Why it is not ours / fine.")
+@config_option
+@mode_option
+@journal_option
+@json_option
 def ack(
-    perm_id: Annotated[int, typer.Argument(help="The broker order's permId (see `status`).")],
-    by: Annotated[str, typer.Option("--by", help="Who accounts for the order.")] = "",
-    reason: Annotated[str, typer.Option("--reason", help="Why it is not ours / fine.")] = "",
-    config: ConfigOption = None,
-    mode: ModeOption = None,
-    journal: JournalOption = None,
-    as_json: JsonOption = False,
+    perm_id: int,
+    by: str,
+    reason: str,
+    config: Path | None,
+    mode: str | None,
+    journal: Path | None,
+    as_json: bool,
 ) -> None:
     """Acknowledge a broker order unknown to the journal: reconciliation stops halting on it."""
     if perm_id <= 0 or not by.strip() or not reason.strip():
-        typer.echo("error: give a positive PERM_ID, --by NAME and --reason WHY", err=True)
-        raise typer.Exit(EXIT_USAGE)
+        click.echo("error: give a positive PERM_ID, --by NAME and --reason WHY", err=True)
+        raise exit_with(EXIT_USAGE)
     cfg = _config(config, mode, journal, None)
     from ibkr_trader.clock import SystemClock
     from ibkr_trader.journal import Journal
@@ -208,11 +247,9 @@ def ack(
         emit_json(payload)
     else:
         echo_lines(payload)
-        typer.echo("next: `ibkr-trader resume` if trading was halted for it")
+        click.echo("next: `ibkr-trader resume` if trading was halted for it")
 
 
-def register(app: typer.Typer) -> None:
-    app.command("halt")(halt)
-    app.command("reduce")(reduce)
-    app.command("resume")(resume)
-    app.command("ack")(ack)
+def register(group: click.Group) -> None:
+    """Add ``halt``, ``reduce``, ``resume`` and ``ack`` to a click group."""
+    add_commands(group, halt, reduce, resume, ack)

@@ -10,35 +10,48 @@ gateway failed, 2 a usage or configuration error, 130 interrupted.
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
 
-import typer
+import click
 
 from ibkr_trader.cli.common import (
-    AtOption,
-    ClientIdOption,
-    ConfigOption,
-    HostOption,
-    JournalOption,
-    ModeOption,
-    PortOption,
+    add_commands,
     app_config,
+    at_option,
+    client_id_option,
+    command,
+    config_option,
+    exit_with,
+    host_option,
+    journal_option,
+    mode_option,
+    option,
     parse_at,
+    port_option,
     setup_logging,
 )
 from ibkr_trader.cli.errors import EXIT_INTERRUPTED
 from ibkr_trader.cli.run import check_rehearsal
 
 
+@command("demo")
+@option("--symbol", "symbol", default="SPY", help="The underlying.")
+@mode_option
+@host_option
+@port_option
+@client_id_option
+@config_option
+@journal_option
+@at_option
 def demo(
-    symbol: Annotated[str, typer.Option("--symbol", help="The underlying.")] = "SPY",
-    mode: ModeOption = None,
-    host: HostOption = None,
-    port: PortOption = None,
-    client_id: ClientIdOption = None,
-    config: ConfigOption = None,
-    journal: JournalOption = None,
-    at: AtOption = None,
+    symbol: str,
+    mode: str | None,
+    host: str | None,
+    port: int | None,
+    client_id: int | None,
+    config: Path | None,
+    journal: Path | None,
+    at: str | None,
 ) -> None:
     """The handoff's full cycle once: market data, a signal, risk, an order, positions."""
     cfg = app_config(config, mode=mode, host=host, port=port, journal=journal)
@@ -76,9 +89,10 @@ def demo(
     try:
         code = asyncio.run(run_cycle(args, Console()))
     except KeyboardInterrupt:
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    raise typer.Exit(code)
+        raise exit_with(EXIT_INTERRUPTED) from None
+    raise exit_with(code)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+def register(group: click.Group) -> None:
+    """Add ``demo`` to a click group."""
+    add_commands(group, demo)

@@ -22,18 +22,22 @@ from __future__ import annotations
 import json
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
 from ibkr_trader.cli.common import (
-    ClientIdOption,
-    ConfigOption,
-    HostOption,
-    JsonOption,
-    ModeOption,
-    PortOption,
+    add_commands,
     app_config,
+    client_id_option,
+    command,
+    config_option,
+    exit_with,
+    host_option,
+    json_option,
+    mode_option,
+    port_option,
     setup_logging,
 )
 from ibkr_trader.cli.errors import EXIT_FAILURE, EXIT_OK
@@ -255,13 +259,20 @@ def run_checks(cfg: AppConfig, client_id: int) -> list[Check]:
     return checks
 
 
+@command("doctor")
+@mode_option
+@host_option
+@port_option
+@client_id_option
+@config_option
+@json_option
 def doctor(
-    mode: ModeOption = None,
-    host: HostOption = None,
-    port: PortOption = None,
-    client_id: ClientIdOption = None,
-    config: ConfigOption = None,
-    as_json: JsonOption = False,
+    mode: str | None,
+    host: str | None,
+    port: int | None,
+    client_id: int | None,
+    config: Path | None,
+    as_json: bool,
 ) -> None:
     """Pre-flight: port, API session, paper account, market data, clock skew (what to fix)."""
     cfg = app_config(config, mode=mode, host=host, port=port)
@@ -274,19 +285,20 @@ def doctor(
         "checks": [c.to_dict() for c in checks],
     }
     if as_json:
-        typer.echo(json.dumps(payload))
+        click.echo(json.dumps(payload))
     else:
         for c in checks:
-            typer.echo(f"[{c.status:>7}] {c.name}: {c.detail}")
+            click.echo(f"[{c.status:>7}] {c.name}: {c.detail}")
             if c.fix and c.status != OK:
-                typer.echo(f"          fix: {c.fix}")
-        typer.echo(
+                click.echo(f"          fix: {c.fix}")
+        click.echo(
             "doctor: all checks passed"
             if not failed
             else f"doctor: {len(failed)} check(s) FAILED: {', '.join(c.name for c in failed)}"
         )
-    raise typer.Exit(EXIT_FAILURE if failed else EXIT_OK)
+    raise exit_with(EXIT_FAILURE if failed else EXIT_OK)
 
 
-def register(app: typer.Typer) -> None:
-    app.command("doctor")(doctor)
+def register(group: click.Group) -> None:
+    """Add ``doctor`` to a click group."""
+    add_commands(group, doctor)

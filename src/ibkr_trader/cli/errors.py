@@ -7,7 +7,7 @@
 - 2: a usage or configuration error (bad option, unknown config key, invalid risk limits);
 - 130: interrupted (Ctrl-C).
 
-:class:`PolicyGroup` wraps every command's invocation: our errors become one ``error: ...``
+:class:`CommandGroup` wraps every command's invocation: our errors become one ``error: ...``
 line on stderr and their exit code, never a traceback.
 
 Nothing heavy is imported here (``--help`` and ``version`` load neither pydantic nor the
@@ -21,9 +21,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Final
 
-import typer
-from typer.core import TyperGroup
-from typer.exceptions import Abort, Exit, TyperException
+import click
 
 from ibkr_trader.redaction import redact
 
@@ -33,7 +31,7 @@ __all__ = [
     "EXIT_OK",
     "EXIT_USAGE",
     "CommandError",
-    "PolicyGroup",
+    "CommandGroup",
     "exit_code_for",
 ]
 
@@ -98,17 +96,54 @@ def describe(exc: BaseException) -> str:
     return redact(str(exc) or type(exc).__name__)
 
 
-class PolicyGroup(TyperGroup):
+def typer_wording(exc: click.UsageError) -> click.UsageError:
+    """A usage error worded as the former typer CLI worded it (its vendored click 8.3): scripts
+    and operators may match these lines."""
+    if isinstance(exc, click.NoSuchOption):
+        text = f"No such option: {exc.option_name}"
+        if exc.possibilities:
+            text += f" (Possible options: {', '.join(sorted(exc.possibilities))})"
+        return click.UsageError(text, exc.ctx)
+    if exc.message.startswith("Got unexpected extra argument") and "(" in exc.message:
+        extra = exc.message[exc.message.index("(") :]
+        return click.UsageError(f"Got unexpected extra argument(s) {extra}", exc.ctx)
+    return exc
+
+
+def handle(exc: BaseException) -> int | None:
+    """Our error: its ``error: ...`` line on stderr and its exit code; anything else: None."""
+    code = exit_code_for(exc)
+    if code is not None:
+        click.echo(f"error: {describe(exc)}", err=True)
+    return code
+
+
+class CommandGroup(click.Group):
     """The top-level group: maps our errors to exit codes (module docstring)."""
 
-    def invoke(self, ctx: Any) -> Any:
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            raise typer_wording(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (Exit, Abort, TyperException):
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
             raise
         except (Exception, KeyboardInterrupt) as exc:
-            code = exit_code_for(exc)
+            code = handle(exc)
             if code is None:
                 raise
-            typer.echo(f"error: {describe(exc)}", err=True)
-            raise Exit(code) from exc
+            raise click.exceptions.Exit(code) from exc
+        finally:
+            end_of_command()
+
+
+def end_of_command() -> None:
+    """A logging configuration the command asked for and never used is dropped (a later event
+    in the same process, a test's, must not apply it)."""
+    module = sys.modules.get("ibkr_trader.logging")
+    if module is not None:
+        module.drop_pending_configuration()

@@ -15,11 +15,22 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
-from ibkr_trader.cli.common import ConfigOption, app_config
+from ibkr_trader.cli.common import (
+    PATH,
+    add_commands,
+    app_config,
+    argument,
+    choice,
+    command,
+    config_option,
+    int_range,
+    json_option,
+    option,
+)
 from ibkr_trader.cli.errors import EXIT_FAILURE
 from ibkr_trader.clock import NY, Clock, SystemClock
 
@@ -62,7 +73,7 @@ def parse_since(text: str, now: datetime) -> datetime:
             return datetime.combine(date.fromisoformat(text.strip()), time(), tzinfo=NY)
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:
-        raise typer.BadParameter(
+        raise click.BadParameter(
             f"{text!r}: use 30m, 2h, 7d, 1w, YYYY-MM-DD or an ISO datetime", param_hint="--since"
         ) from None
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=NY)
@@ -77,18 +88,18 @@ def _console() -> Console:
     return console
 
 
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code)
+def _fail(message: str, code: int) -> click.exceptions.Exit:
+    click.echo(f"error: {message}", err=True)
+    return click.exceptions.Exit(code)
 
 
-def _open(config: Path | None, mode: JournalMode | None, path: Path | None) -> Journal:
+def _open(config: Path | None, mode: str | None, path: Path | None) -> Journal:
     """The configured journal, read-only (not found / damaged -> exit 1, with the path)."""
     from ibkr_trader.journal.records import JournalError
     from ibkr_trader.journal.store import Journal
     from ibkr_trader.models import ExecutionMode
 
-    cfg = app_config(config, mode=mode.value if mode else None, journal=path)
+    cfg = app_config(config, mode=mode, journal=path)
     target = cfg.journal_path()
     if not target.exists():
         raise _fail(
@@ -102,69 +113,98 @@ def _open(config: Path | None, mode: JournalMode | None, path: Path | None) -> J
         raise _fail(str(exc), EXIT_JOURNAL_ERROR) from exc
 
 
-ModeOption = Annotated[
-    JournalMode | None,
-    typer.Option("--mode", help="Which journal: dry_run or paper (default: the configuration's)."),
-]
-PathOption = Annotated[
-    Path | None,
-    typer.Option("--journal", "--path", help="Journal file (default: the configured one)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+def _mode_option(f: Any) -> Any:
+    return option(
+        "--mode",
+        "mode",
+        type=choice([m.value for m in JournalMode]),
+        metavar="<dry_run|paper>",
+        help="Which journal: dry_run or paper (default: the configuration's).",
+    )(f)
 
 
-def register(app: typer.Typer, clock: Clock | None = None) -> None:
-    """Add ``journal`` and ``explain`` to the top-level app."""
+def _path_option(f: Any) -> Any:
+    return option(
+        "--journal",
+        "--path",
+        "path",
+        type=PATH,
+        metavar="<path>",
+        help="Journal file (default: the configured one).",
+    )(f)
+
+
+def commands(clock: Clock | None = None) -> tuple[click.Command, click.Command]:
+    """``journal`` and ``explain``, reading the time from ``clock`` (default: the system's)."""
     the_clock: Clock = clock or SystemClock()
 
-    @app.command("journal")
+    @command("journal")
+    @argument(
+        "listing",
+        type=choice([item.value for item in Listing]),
+        type_label="<orders|fills|closures|decisions|events>",
+        default=Listing.ORDERS.value,
+        required=False,
+        help="orders, fills, closures, decisions or events.",
+    )
+    @option("--since", "since", help="30m, 2h, 7d, 1w, YYYY-MM-DD or ISO datetime.")
+    @option("--symbol", "symbol", help="Underlying symbol.")
+    @json_option
+    @_mode_option
+    @_path_option
+    @config_option
+    @option(
+        "--limit",
+        "limit",
+        type=int_range(min=1),
+        metavar="<int range>",
+        default=50,
+        help="Latest N rows.",
+    )
     def journal_command(
-        listing: Annotated[
-            Listing, typer.Argument(help="orders, fills, closures, decisions or events.")
-        ] = Listing.ORDERS,
-        since: Annotated[
-            str | None,
-            typer.Option("--since", help="30m, 2h, 7d, 1w, YYYY-MM-DD or ISO datetime."),
-        ] = None,
-        symbol: Annotated[str | None, typer.Option("--symbol", help="Underlying symbol.")] = None,
-        json_out: JsonOption = False,
-        mode: ModeOption = None,
-        path: PathOption = None,
-        config: ConfigOption = None,
-        limit: Annotated[int, typer.Option("--limit", min=1, help="Latest N rows.")] = 50,
+        listing: str,
+        since: str | None,
+        symbol: str | None,
+        as_json: bool,
+        mode: str | None,
+        path: Path | None,
+        config: Path | None,
+        limit: int,
     ) -> None:
         """List what the journal recorded (newest last)."""
-        from ibkr_trader.journal import render
         from ibkr_trader.journal.records import JournalError, jsonable
 
+        kind = Listing(listing)
         since_at = parse_since(since, the_clock.now()) if since else None
         with _open(config, mode, path) as journal:
             try:
                 rows: list[Any]
-                if listing is Listing.ORDERS:
+                if kind is Listing.ORDERS:
                     rows = journal.orders(since_at, symbol, limit)
-                elif listing is Listing.FILLS:
+                elif kind is Listing.FILLS:
                     rows = journal.fills(since_at, symbol, limit)
-                elif listing is Listing.CLOSURES:
+                elif kind is Listing.CLOSURES:
                     rows = journal.closures(since_at, symbol, limit)
-                elif listing is Listing.DECISIONS:
+                elif kind is Listing.DECISIONS:
                     rows = journal.decisions(since_at, symbol, limit)
                 else:
                     rows = journal.events(since_at, symbol, limit)
             except JournalError as exc:
                 raise _fail(str(exc), EXIT_JOURNAL_ERROR) from exc
-            if json_out:
-                typer.echo(
+            if as_json:
+                click.echo(
                     json.dumps(
                         {
                             "journal": str(journal.path),
                             "mode": journal.mode.value,
-                            "listing": listing.value,
+                            "listing": kind.value,
                             "rows": [jsonable(r) for r in rows],
                         }
                     )
                 )
                 return
+            from ibkr_trader.journal import render
+
             console = _console()
             tables: dict[Listing, Callable[[Any], Any]] = {
                 Listing.ORDERS: render.orders_table,
@@ -173,21 +213,21 @@ def register(app: typer.Typer, clock: Clock | None = None) -> None:
                 Listing.DECISIONS: render.decisions_table,
                 Listing.EVENTS: render.events_table,
             }
-            console.print(tables[listing](rows))
+            console.print(tables[kind](rows))
             console.print(
-                f"[dim]{len(rows)} {listing.value} from {journal.path} ({journal.mode.value})[/dim]"
+                f"[dim]{len(rows)} {kind.value} from {journal.path} ({journal.mode.value})[/dim]"
             )
 
-    @app.command("explain")
+    @command("explain")
+    @argument("order_ref", help="The client order id (IB orderRef).")
+    @json_option
+    @_mode_option
+    @_path_option
+    @config_option
     def explain_command(
-        order_ref: Annotated[str, typer.Argument(help="The client order id (IB orderRef).")],
-        json_out: JsonOption = False,
-        mode: ModeOption = None,
-        path: PathOption = None,
-        config: ConfigOption = None,
+        order_ref: str, as_json: bool, mode: str | None, path: Path | None, config: Path | None
     ) -> None:
         """Why did it do that? The intent, every risk check, every status, fills, closure."""
-        from ibkr_trader.journal import render
         from ibkr_trader.journal.records import JournalError
 
         with _open(config, mode, path) as journal:
@@ -200,9 +240,21 @@ def register(app: typer.Typer, clock: Clock | None = None) -> None:
                     f"no order {order_ref!r} in the {journal.mode.value} journal {journal.path}",
                     EXIT_NOT_FOUND,
                 )
-            if json_out:
+            if as_json:
                 payload = found.to_dict()
                 payload["closure_reason"] = found.closure_reason
-                typer.echo(json.dumps(payload))
+                click.echo(json.dumps(payload))
                 return
+            from ibkr_trader.journal import render
+
             _console().print(render.explanation(found))
+
+    return journal_command, explain_command
+
+
+journal, explain = commands()
+
+
+def register(group: click.Group, clock: Clock | None = None) -> None:
+    """Add ``journal`` and ``explain`` to a click group."""
+    add_commands(group, *(commands(clock) if clock is not None else (journal, explain)))

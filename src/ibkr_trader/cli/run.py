@@ -27,24 +27,30 @@ import signal
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+import click
 
 from ibkr_trader.cli.common import (
-    AtOption,
-    ConfigOption,
-    HostOption,
-    JournalOption,
-    JsonOption,
-    ModeOption,
-    PortOption,
-    SpeedOption,
+    PATH,
+    add_commands,
     app_config,
+    at_option,
+    command,
+    config_option,
     console,
     emit_json,
+    exit_with,
+    float_range,
+    host_option,
+    journal_option,
+    json_option,
+    mode_option,
+    option,
     parse_at,
+    port_option,
     setup_logging,
+    speed_option,
 )
 from ibkr_trader.cli.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from ibkr_trader.clock import SystemClock
@@ -59,22 +65,42 @@ if TYPE_CHECKING:
     from ibkr_trader.runtime import Runtime
 
 
+@command("run")
+@mode_option
+@option("--once", "once", is_flag=True, default=False, help="One cycle, then exit.")
+@option(
+    "--interval",
+    "interval",
+    type=float_range(min=0.1),
+    metavar="<float range>",
+    help="Seconds between cycles.",
+)
+@option(
+    "--gameplan",
+    "gameplan",
+    type=PATH,
+    metavar="<path>",
+    help="Today's gameplan (.toml or .json).",
+)
+@host_option
+@port_option
+@config_option
+@journal_option
+@at_option
+@speed_option
+@json_option
 def run(
-    mode: ModeOption = None,
-    once: Annotated[bool, typer.Option("--once", help="One cycle, then exit.")] = False,
-    interval: Annotated[
-        float | None, typer.Option("--interval", help="Seconds between cycles.", min=0.1)
-    ] = None,
-    gameplan: Annotated[
-        Path | None, typer.Option("--gameplan", help="Today's gameplan (.toml or .json).")
-    ] = None,
-    host: HostOption = None,
-    port: PortOption = None,
-    config: ConfigOption = None,
-    journal: JournalOption = None,
-    at: AtOption = None,
-    speed: SpeedOption = 1.0,
-    as_json: JsonOption = False,
+    mode: str | None,
+    once: bool,
+    interval: float | None,
+    gameplan: Path | None,
+    host: str | None,
+    port: int | None,
+    config: Path | None,
+    journal: Path | None,
+    at: str | None,
+    speed: float,
+    as_json: bool,
 ) -> None:
     """Run the trading cycle (dry-run against the in-process simulator by default)."""
     cfg = app_config(
@@ -92,7 +118,7 @@ def run(
     import asyncio
 
     code = asyncio.run(_run(cfg, once=once, as_json=as_json, start=start, speed=speed))
-    raise typer.Exit(code)
+    raise exit_with(code)
 
 
 def check_rehearsal(cfg: AppConfig, start: datetime | None, speed: float = 1.0) -> None:
@@ -211,12 +237,12 @@ async def _run(
             return EXIT_FAILURE
         if last.trading_state == "HALTED":
             if not as_json:
-                typer.echo(f"error: trading is HALTED: {last.state_cause}", err=True)
+                click.echo(f"error: trading is HALTED: {last.state_cause}", err=True)
             return EXIT_FAILURE
         unknown = last.reconciliation.unknown_orders if last.reconciliation else ()
         if unknown:  # REDUCING until the operator looks: entries refused, closes allowed
             if not as_json:
-                typer.echo(
+                click.echo(
                     f"error: {len(unknown)} unknown broker order(s); trading is "
                     f"{last.trading_state} until acknowledged (ibkr-trader ack) or resumed",
                     err=True,
@@ -362,5 +388,6 @@ async def session_summary(
     return summary
 
 
-def register(app: typer.Typer) -> None:
-    app.command("run")(run)
+def register(group: click.Group) -> None:
+    """Add ``run`` to a click group."""
+    add_commands(group, run)

@@ -20,6 +20,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from ibkr_trader.cli.text import fmt as _fmt
+from ibkr_trader.cli.text import governors_text
+from ibkr_trader.cli.text import signed as _signed
 from ibkr_trader.clock import NY
 
 if TYPE_CHECKING:
@@ -47,24 +50,6 @@ _STATE_STYLE = {
     "RECONCILING": "bold cyan",
     "HALTED": "bold red",
 }
-
-
-def _fmt(value: float | None, digits: int = 2) -> str:
-    if value is None or not isinstance(value, int | float) or not math.isfinite(value):
-        return "-"
-    return f"{value:,.{digits}f}"
-
-
-def _pct(value: float | None, digits: int = 1) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{value * 100:.{digits}f}%"
-
-
-def _signed(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "-"
-    return f"{'+' if value >= 0 else '-'}${abs(value):,.2f}"
 
 
 def _table(title: str) -> Table:
@@ -98,30 +83,6 @@ def _key_name(contract_key: str) -> str:
         day = parts[1]
         return f"{parts[0]} {day[:4]}-{day[4:6]}-{day[6:]} {parts[3]} {parts[2]}"
     return parts[0] if parts else contract_key
-
-
-def governors_text(usage: dict[str, Any]) -> str:
-    """ "daily loss 0.4% of 2.0% used (1.6% left) · weekly ... · day trades 1 used, 2 left"."""
-    if not usage:
-        return "unknown (no account data yet)"
-    daily = (
-        f"daily loss {_pct(usage.get('daily_loss_used_pct'))} of "
-        f"{_pct(usage.get('daily_loss_limit_pct'))} used "
-        f"({_pct(usage.get('daily_loss_left_pct'))} left)"
-    )
-    weekly = (
-        f"weekly drawdown {_pct(usage.get('weekly_drawdown_used_pct'))} of "
-        f"{_pct(usage.get('weekly_drawdown_pct'))} used "
-        f"({_pct(usage.get('weekly_drawdown_left_pct'))} left)"
-    )
-    left = usage.get("day_trades_remaining")
-    trades = f"day trades {usage.get('day_trades_used') or 0} used" + (
-        f", {left} left" if left is not None else " (PDT rule not applicable)"
-    )
-    text = " · ".join([daily, weekly, trades])
-    if usage.get("governor"):
-        text += f"\nGOVERNOR: {usage['governor']}"
-    return text
 
 
 def account_text(account: AccountSnapshot | None, start_of_day: float | None) -> str:
