@@ -114,10 +114,57 @@ class _StderrLoggerFactory:
 
 # the structlog configuration asked for with on_first_use=True, not applied yet
 _pending: list[Callable[[], None]] = []
+# configure_logging(plain=True): events rendered here, structlog never imported
+_plain: list[_PlainLogger] = []
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50}
+_LEVEL_NAMES = {"warn": "warning", "fatal": "critical"}  # exception: structlog's traceback
+_EVENT_WIDTH = 30  # structlog's ConsoleRenderer pads the event to this
+_LEVEL_WIDTH = 9  # and the level
+
+
+def _plain_value(value: Any) -> str:
+    """A value as structlog's ConsoleRenderer shows it (``repr_native_str=False``)."""
+    if isinstance(value, str):
+        if set(value) & {" ", "\t", "=", "\r", "\n", '"', "'"}:
+            return repr(value)
+        return value
+    return repr(value)
+
+
+class _PlainLogger:
+    """Renders an event as ``structlog.dev.ConsoleRenderer(colors=False)`` does (timestamp,
+    padded level and event, sorted ``key=value``), masked, without importing structlog: a
+    short command (``halt``, ``resume``) that logs one line must not pay ~0.2 s for structlog
+    and the rich tracebacks it loads."""
+
+    def __init__(self, level: str, stream: _StderrLoggerFactory) -> None:
+        self._min = _LEVELS.get(level.lower(), 20)
+        self._factory = stream
+
+    def render(self, level: str, event: str, fields: dict[str, Any]) -> str:
+        from datetime import UTC, datetime
+
+        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        parts = [stamp, f"[{level.ljust(_LEVEL_WIDTH)}]", event.ljust(_EVENT_WIDTH)]
+        line = " ".join(parts)
+        pairs = " ".join(f"{k}={_plain_value(v)}" for k, v in sorted(fields.items()))
+        return redact(f"{line} {pairs}" if pairs else line.rstrip())
+
+    def method(self, name: str) -> Callable[..., None]:
+        level = _LEVEL_NAMES.get(name, name)
+
+        def log(event: str = "", *args: Any, **fields: Any) -> None:
+            if _LEVELS.get(level, 20) < self._min:
+                return
+            text = event % args if args else event
+            self._factory().msg(self.render(level, str(text), fields))
+
+        return log
 
 
 def configure_logging(
-    level: str = "INFO", json: bool = False, *, on_first_use: bool = False
+    level: str = "INFO", json: bool = False, *, on_first_use: bool = False, plain: bool = False
 ) -> None:
     """Configure structlog and stdlib logging once for the process (CLI entry points).
 
@@ -125,13 +172,18 @@ def configure_logging(
     are masked in structlog events and in stdlib records (ib_async's own logs) alike.
     ``on_first_use``: stdlib logging now, structlog at the first event of a logger from
     :func:`get_logger` (the stream is the one ``sys.stderr`` is now, as without it).
+    ``plain``: the events are rendered in the same format without structlog (a short command
+    that logs a line or two); not with ``json``.
     """
     logging.basicConfig(stream=sys.stderr, level=level.upper(), format="%(message)s")
     logging.getLogger().setLevel(level.upper())
     install_redaction()
     factory = _StderrLoggerFactory()
     _pending.clear()
-    if on_first_use:
+    _plain.clear()
+    if plain and not json:  # anything but a plain event (bind, exception) gets structlog
+        _plain.append(_PlainLogger(level, factory))
+    if on_first_use or _plain:
         _pending.append(lambda: _configure_structlog(level, json, factory))
     else:
         _configure_structlog(level, json, factory)
@@ -141,6 +193,7 @@ def drop_pending_configuration() -> None:
     """Forget a configuration asked for with ``on_first_use`` and not applied yet (the command
     that asked is over: a later event, a test's, must not pick it up)."""
     _pending.clear()
+    _plain.clear()
 
 
 def _configure_structlog(level: str, json: bool, factory: _StderrLoggerFactory) -> None:
@@ -174,6 +227,8 @@ class _Logger:
         self._target: Any = None
 
     def __getattr__(self, attr: str) -> Any:
+        if _plain and (attr in _LEVELS or attr in _LEVEL_NAMES):
+            return _plain[0].method(attr)
         if _pending:
             _pending.pop()()
         target = self._target

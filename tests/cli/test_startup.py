@@ -93,11 +93,12 @@ def test_commands_that_answer_from_the_journal_load_what_they_use(
     assert loaded(journaled, *args)[0] == expected
 
 
-def test_a_halt_that_changes_the_state_logs_it_and_only_then_loads_structlog(
+def test_a_halt_that_changes_the_state_logs_it_without_structlog(
     journaled: Path,
 ) -> None:
     heavy, err = loaded(journaled, "halt", "--reason", "drill", "--json")
-    assert "structlog" in heavy and "trading_state_changed" in err
+    assert "structlog" not in heavy and "rich" not in heavy
+    assert "[warning  ] trading_state_changed" in err and "state=HALTED" in err
     heavy, err = loaded(journaled, "halt", "--reason", "again")  # HALTED already
     assert "structlog" not in heavy and "trading_state_changed" not in err
 

@@ -303,18 +303,19 @@ class _CurrentStderr:
         return sys.stderr.isatty()
 
 
-def setup_logging() -> None:
+def setup_logging(*, plain: bool = False) -> None:
     """Configure logging (stderr) when a command may log, not for every command; structlog
     itself is configured, and imported, at the command's first event (``halt`` of a bot
     already halted logs nothing): importing it costs more than a command that answers from the
-    journal should."""
+    journal should. ``plain``: the events are rendered in structlog's format without it (a
+    ``halt`` that changes the state logs one line)."""
     from ibkr_trader.logging import configure_logging
 
     saved: TextIO = sys.stderr
     proxy: Any = _CurrentStderr()
     sys.stderr = proxy
     try:
-        configure_logging(_LOG_LEVEL[0], on_first_use=True)
+        configure_logging(_LOG_LEVEL[0], on_first_use=True, plain=plain)
     finally:
         sys.stderr = saved
 

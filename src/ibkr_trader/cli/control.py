@@ -79,7 +79,7 @@ def _record(cfg: AppConfig, action: str, cause: str) -> TradingState:
     """Apply ``halt`` / ``reduce`` / ``resume`` through a RiskManager on the journal."""
     from ibkr_trader.cli.common import setup_logging
 
-    setup_logging()
+    setup_logging(plain=True)
     from ibkr_trader.clock import SystemClock
     from ibkr_trader.journal import Journal
     from ibkr_trader.models import ExecutionMode, TradingState
