@@ -4,7 +4,7 @@ The simulator runs in its own process (``bench/simproc.py``), like a real IB Gat
 figure the baseline (raw ib_async on the same simulator) and our call ALTERNATE in one loop, so
 both see the same load; medians, p99 and the ratio are reported.
 
-* P1 ``submit_order`` (paper, instant fill, the caller's fresh market data passed) vs raw
+* P1 ``submit_order`` (paper, instant fill, the caller's fresh data passed: the underlying's and the option's own quote) vs raw
   ``placeOrder`` -> Filled; warm (N in one process) and cold (the first order of a fresh
   process, a few processes each).
 * P2 the fill's bytes at the client's socket (``data_received``) -> ``OrderResult`` returned,
@@ -142,6 +142,8 @@ class Orders:
         self.ours_stamp = FillStamp(gw.connection.ib.client.conn) if gw else None
         self.raw_stamp = FillStamp(raw.client.conn) if raw else None
         self.market_data: Any = None
+        self.option: Any = None
+        self.option_quote: Any = None
         self.data_at = 0.0
         self.contract: Any = None
         self.seq = 0
@@ -150,8 +152,10 @@ class Orders:
         from ib_async import Option
 
         if self.gw is not None:
-            self.market_data = await self.gw.get_market_data("SPY", timeout=10.0)
-            self.data_at = time.monotonic()
+            self.option = await self.gw.contracts.qualify_option_contract(
+                "SPY", self.info["expiry"], self.strike, "C", 10.0
+            )
+            await self._refresh_data()
         if self.raw is not None:
             self.contract = Option(
                 "SPY", self.info["expiry"], self.strike, "C", "SMART", currency="USD"
@@ -184,17 +188,27 @@ class Orders:
         )
         assert self.ours_stamp is not None
         if time.monotonic() - self.data_at > 2.0:  # a strategy's data is fresh (untimed)
-            self.market_data = await self.gw.get_market_data("SPY", timeout=10.0)
-            self.data_at = time.monotonic()
+            await self._refresh_data()
         self.ours_stamp.reset()
         start = time.perf_counter()
         result = await self.gw.submit_order(
-            signal, context, timeout=10.0, market_data=self.market_data
+            signal,
+            context,
+            timeout=10.0,
+            market_data=self.market_data,
+            contract_quote=self.option_quote,
         )
         done = time.perf_counter()
         assert result.status is OrderStatus.FILLED, result.rejection_reason
         assert self.ours_stamp.at is not None
         return done - start, done - self.ours_stamp.at
+
+    async def _refresh_data(self) -> None:
+        """What a strategy holds when it prices an option order: the underlying's data and the
+        option's own snapshot (refreshed every 2 s, untimed)."""
+        self.market_data = await self.gw.get_market_data("SPY", timeout=10.0)
+        self.option_quote, _quality = await self.gw.pipeline.fetch_quote(self.option, 10.0)
+        self.data_at = time.monotonic()
 
     async def raw_order(self) -> tuple[float, float]:
         from ib_async import LimitOrder

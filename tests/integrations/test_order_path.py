@@ -4,6 +4,9 @@ journals before the send, and what it journals after the fill (off the critical 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import timedelta
+from typing import Any
 
 from ib_async import IB, LimitOrder, Option
 
@@ -122,19 +125,61 @@ async def test_another_instances_intent_sends_the_next_entry_to_the_gateway(pape
     assert _counts(paper).get(OPEN_ORDERS, 0) - before.get(OPEN_ORDERS, 0) == 1
 
 
-async def test_fresh_caller_data_spares_the_option_snapshot(paper: Rig) -> None:
+async def _option_quote(rig: Rig) -> Any:
+    sim = rig.sim
+    option = await rig.gateway.contracts.qualify_option_contract(
+        "SPY", select_expiry(sim, "SPY"), atm_strike(sim, "SPY"), "C", 5.0
+    )
+    quote, _quality = await rig.gateway.pipeline.fetch_quote(option, 5.0)
+    return quote
+
+
+async def test_the_contracts_own_fresh_quote_spares_the_order_its_snapshot(paper: Rig) -> None:
     data = await paper.gateway.get_market_data("SPY", timeout=5.0)
+    quote = await _option_quote(paper)
     before = _counts(paper)
-    signal = make_signal(paper.sim, signal_id="fresh-data")
-    result = await paper.gateway.submit_order(signal, CONTEXT, timeout=5.0, market_data=data)
+    signal = make_signal(paper.sim, signal_id="fresh-quote")
+    result = await paper.gateway.submit_order(
+        signal, CONTEXT, timeout=5.0, market_data=data, contract_quote=quote
+    )
     assert result.status is OrderStatus.FILLED, result
     assert _counts(paper).get(SNAPSHOT, 0) == before.get(SNAPSHOT, 0)
-    # without it, the option's own quote is taken
+    # the underlying's data alone never stands in for the option's quote
     result = await paper.gateway.submit_order(
-        make_signal(paper.sim, signal_id="no-data"), CONTEXT, timeout=5.0
+        make_signal(paper.sim, signal_id="no-quote"), CONTEXT, timeout=5.0, market_data=data
     )
     assert result.status is OrderStatus.FILLED, result
     assert _counts(paper).get(SNAPSHOT, 0) > before.get(SNAPSHOT, 0)
+
+
+async def test_an_option_without_a_bid_is_refused_whatever_the_caller_passed(
+    paper: Rig,
+) -> None:
+    """Found in review: with the underlying's fresh data passed, an option entry skipped its
+    own quote, so an option with no bid passed the data gate on SPY's bid and ask."""
+    data = await paper.gateway.get_market_data("SPY", timeout=5.0)
+    paper.sim.faults.missing_bid()
+    quote = await _option_quote(paper)  # the caller's own snapshot lacks the bid too
+    for n, kwargs in enumerate(({"market_data": data}, {"contract_quote": quote})):
+        signal = make_signal(paper.sim, signal_id=f"no-bid-{n}", limit_price=5.0)
+        result = await paper.gateway.submit_order(signal, CONTEXT, timeout=5.0, **kwargs)
+        assert result.status is OrderStatus.REJECTED, result
+        assert "data gate" in (result.rejection_reason or ""), result.rejection_reason
+    assert paper.orders == []
+
+
+async def test_a_quote_of_another_contract_or_too_old_does_not_count(paper: Rig) -> None:
+    quote = await _option_quote(paper)
+    other = dataclasses.replace(quote, con_id=quote.con_id + 1)
+    old = dataclasses.replace(quote, receipt_time=quote.receipt_time - timedelta(seconds=60))
+    for n, stale in enumerate((other, old)):
+        before = _counts(paper).get(SNAPSHOT, 0)
+        signal = make_signal(paper.sim, signal_id=f"not-this-{n}")
+        result = await paper.gateway.submit_order(
+            signal, CONTEXT, timeout=5.0, contract_quote=stale
+        )
+        assert result.status is OrderStatus.FILLED, result
+        assert _counts(paper).get(SNAPSHOT, 0) > before  # its own snapshot was taken
 
 
 async def test_the_fill_is_journaled_after_the_result_in_one_group(paper: Rig) -> None:

@@ -43,7 +43,7 @@ from typing import Any
 from ibkr_trader.broker.connection import ConnectionState, IBKRConnection
 from ibkr_trader.broker.contracts import ContractManager
 from ibkr_trader.broker.exceptions import BrokerError
-from ibkr_trader.broker.market_data import Bar, MarketDataProvider
+from ibkr_trader.broker.market_data import Bar, MarketDataProvider, Quote
 from ibkr_trader.broker.pacing import HistoricalPacer
 from ibkr_trader.clock import Clock, SystemClock
 from ibkr_trader.integrations.exceptions import (
@@ -567,8 +567,14 @@ class IBKRGateway:
         timeout: float = 30.0,
         *,
         market_data: MarketData | None = None,
+        contract_quote: Quote | None = None,
     ) -> OrderResult:
-        """Submit an order with mandatory RiskManager validation (never bypassed)."""
+        """Submit an order with mandatory RiskManager validation (never bypassed).
+
+        ``market_data``: the underlying's data the signal was decided on (its staleness counts
+        in the data gate). ``contract_quote``: the traded contract's own snapshot, if the
+        caller priced the order with one (``pipeline.fetch_quote``); fresh and live, the order
+        takes no snapshot of its own (PAPER limit orders)."""
         self._require_connection()
         await self._account_settled()
         started = time.monotonic()
@@ -579,6 +585,7 @@ class IBKRGateway:
             strategy_context,
             timeout=remaining,
             underlying_check=market_data.to_quote_check() if market_data is not None else None,
+            contract_quote=contract_quote,
         )
 
     # ------------------------------------------------------------------ positions

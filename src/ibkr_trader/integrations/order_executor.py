@@ -299,11 +299,14 @@ class OrderExecutor:
         timeout: float = 30.0,
         *,
         underlying_check: QuoteCheck | None = None,
+        contract_quote: Quote | None = None,
     ) -> OrderResult:
         """Execute a trading signal with full risk validation (never raises for bad input).
 
         ``underlying_check`` is the data the signal was decided on (``MarketData.to_quote_check``);
         its staleness counts in the risk manager's data gate with the contract's own quote.
+        ``contract_quote``: the traded contract's own snapshot, when the caller holds one (it
+        priced the limit with it); fresh, live and of this contract, it spares the order's own.
         """
         started = time.monotonic()
         try:
@@ -328,7 +331,10 @@ class OrderExecutor:
             )
         request = self._build_trade_request(sig, ctx)
         return await self._run_once(
-            request, lambda: self._execute_request(request, timeout, started, underlying_check)
+            request,
+            lambda: self._execute_request(
+                request, timeout, started, underlying_check, contract_quote=contract_quote
+            ),
         )
 
     async def execute_request(
@@ -536,6 +542,7 @@ class OrderExecutor:
         underlying_check: QuoteCheck | None,
         *,
         contract: ContractSpec | None = None,
+        contract_quote: Quote | None = None,
     ) -> OrderResult:
         deadline = started + timeout
 
@@ -552,8 +559,10 @@ class OrderExecutor:
                 qualified = await self._qualify(request, remaining())
             quote: Quote | None = None
             quote_check = request.quote
-            if self._caller_data_suffices(request, underlying_check):
-                quote_check = underlying_check
+            if self._caller_quote_suffices(request, qualified, contract_quote):
+                assert contract_quote is not None
+                quote = contract_quote
+                quote_check = self._check_of(contract_quote, None, underlying_check)
             elif not self._priced_paper_close(request):
                 try:
                     quote, quote_check = await self._quote(qualified, remaining(), underlying_check)
@@ -800,25 +809,26 @@ class OrderExecutor:
             self._mode is ExecutionMode.PAPER and request.is_closing and request.order_type == "MKT"
         )
 
-    def _caller_data_suffices(self, request: TradeRequest, check: QuoteCheck | None) -> bool:
-        """A PAPER limit order whose caller passed fresh, live market data takes no snapshot of
-        its own (two messages: the snapshot and the server time for its age). The risk manager
-        prices it at its limit (the most it can cost) and the data gate reads the data the
-        signal was decided on; the gateway matches the limit against the live market. A dry
-        run still takes a quote, to fill at."""
-        if check is None or check.as_of is None:
+    def _caller_quote_suffices(
+        self, request: TradeRequest, contract: ContractSpec, quote: Quote | None
+    ) -> bool:
+        """A PAPER limit order whose caller passed the traded contract's own snapshot, fresh
+        (at most CALLER_DATA_MAX_AGE_SECONDS old) and live, takes no snapshot of its own (two
+        messages: the snapshot and the server time for its age). The data gate reads that
+        quote, as it would read the order's own; the underlying's data never stands in for it.
+        A dry run still takes a quote, to fill at."""
+        if quote is None or not contract.con_id or quote.con_id != contract.con_id:
             return False
         limit = request.limit_price
-        age = (self._clock.now() - check.as_of).total_seconds()
+        age = (self._clock.now() - quote.receipt_time).total_seconds()
         return (
             self._mode is ExecutionMode.PAPER
             and request.order_type == "LMT"
             and limit is not None
             and math.isfinite(limit)
             and limit > 0
-            and not check.is_stale
-            and not check.is_delayed
-            and not check.missing_fields
+            and not quote.is_delayed
+            and not quote.is_frozen
             and -CALLER_DATA_MAX_AGE_SECONDS <= age <= CALLER_DATA_MAX_AGE_SECONDS
         )
 
@@ -851,9 +861,19 @@ class OrderExecutor:
     ) -> tuple[Quote, QuoteCheck]:
         quote, quality = await self._pipeline.fetch_quote(contract, timeout)
         assert quality is not None
-        missing = tuple(f for f in quality.missing_fields if f in ("bid", "ask", "last", "delayed"))
-        is_stale = quality.is_stale
-        is_delayed = quality.is_delayed
+        return quote, self._check_of(quote, quality, underlying_check)
+
+    @staticmethod
+    def _check_of(quote: Quote, quality: Any, underlying_check: QuoteCheck | None) -> QuoteCheck:
+        """What the data gate reads of the contract's quote (``quality``: the pipeline's
+        verdict on it; None for a caller's quote, judged by its own fields)."""
+        if quality is not None:
+            fields: tuple[str, ...] = tuple(quality.missing_fields)
+            is_stale, is_delayed = bool(quality.is_stale), bool(quality.is_delayed)
+        else:
+            fields = tuple(quote.missing_fields)
+            is_stale, is_delayed = False, bool(quote.is_delayed)
+        missing = tuple(f for f in fields if f in ("bid", "ask", "last", "delayed"))
         if underlying_check is not None:
             is_stale = is_stale or underlying_check.is_stale
             is_delayed = is_delayed or underlying_check.is_delayed
@@ -870,7 +890,7 @@ class OrderExecutor:
             missing_fields=tuple(f for f in missing if f in ("bid", "ask")),
             as_of=quote.receipt_time,
         )
-        return quote, check
+        return check
 
     async def _failed_before_risk(
         self,
