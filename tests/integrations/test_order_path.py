@@ -233,3 +233,32 @@ async def test_an_entry_found_resting_at_the_gateway_keeps_its_day_close(paper: 
     assert adopted is not None and adopted.deadline is not None
     row = await paper.gateway.journal.call(paper.journal.find_order, rested.order_id)
     assert row is not None and adopted.deadline == executor.adopted_deadline(row)
+
+
+async def test_a_close_held_back_by_a_close_the_gateway_no_longer_has_goes_out(
+    paper: Rig,
+) -> None:
+    """Found in review (chaos seed 3068): a close of ours adopted from the gateway's view had
+    filled meanwhile; the ledger still held it as working, and an emergency close computed
+    nothing to close. A close held back by working closes this process is not handling now
+    asks the gateway first."""
+    from ibkr_trader.orders.exposure import WorkingOrder
+
+    assert await _buy(paper, 1, quantity=2) is OrderStatus.FILLED
+    [position] = [p for p in await paper.gateway.get_positions(timeout=5.0) if p.quantity]
+    paper.risk.exposure.add(  # what the gateway's view said earlier; it has since filled
+        WorkingOrder(
+            ref="CSATSPRIM-old-close",
+            contract_key=position.contract.key,
+            symbol="SPY",
+            action="SELL",
+            quantity=2,
+            is_closing=True,
+            sent=True,
+            local=False,
+            status="Submitted",
+        )
+    )
+    result = await paper.gateway.close_position(position.position_id, "EMERGENCY_STOP", 5.0)
+    assert result.status is OrderStatus.FILLED, result
+    assert result.fill_quantity == 2

@@ -527,11 +527,15 @@ async def test_an_opening_fill_in_a_batch_is_read_from_memory_until_it_lands() -
     rm, store, clock = make_manager()
     key = "SPY:20260320:C:580"
     batch: list[Any] = []
-    with rm.writes_into(batch):
+    landed: list[Any] = []
+    with rm.writes_into(batch, landed):
         rm.on_fill(key, "SPY", 1, clock.now(), exec_id="e1")
-    assert batch  # the open date waits for the caller's group commit
+    assert batch and landed  # the open date waits for the caller's group commit
     assert store.get_risk_state(f"open_date:{key}") is None
     assert rm._day_state(f"open_date:{key}") == (TODAY.isoformat(), TODAY)
     for write in batch:
         write()
+    for callback in landed:  # after the commit
+        callback()
     assert store.get_risk_state(f"open_date:{key}") == (TODAY.isoformat(), TODAY)
+    assert rm._day_state(f"open_date:{key}") == (TODAY.isoformat(), TODAY)

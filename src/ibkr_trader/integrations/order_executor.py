@@ -239,6 +239,7 @@ class OrderExecutor:
         self.exposure_max_age = max(float(exposure_max_age), 0.0)
         self._exposure_read_at: float | None = None  # monotonic; None: read before the next entry
         self._intents_seen = 0  # the journal's newest intent (row id) at the last read
+        self._corrections_seen = 0  # the ledger's position corrections at the last read
         self._own_intents: set[str] = set()  # intents this executor journaled since that read
         subscribe = getattr(connection, "subscribe", None)
         if callable(subscribe):  # a reconnect (or any change of the link) forgets the view
@@ -738,9 +739,11 @@ class OrderExecutor:
         order whose end the gateway did not confirm."""
         now = time.monotonic()
         read_at = self._exposure_read_at
+        ledger = self._risk_manager.exposure
         if (
             read_at is not None
             and 0 <= now - read_at < self.exposure_max_age
+            and ledger.position_corrections == self._corrections_seen
             and self._positions_agree(account)
         ):
             # another instance writing this journal: its intents since the read mean orders
@@ -760,6 +763,7 @@ class OrderExecutor:
             adopted_deadline=self.adopted_deadline,  # a resting entry keeps its DAY close
         )
         self._exposure_read_at = now
+        self._corrections_seen = ledger.position_corrections
         self._intents_seen = mark
         self._own_intents.clear()
 
@@ -772,6 +776,21 @@ class OrderExecutor:
             return False
         held = streamed(account)
         return held is not None and held == self._risk_manager.exposure.positions
+
+    async def reread_exposure(self, timeout: float) -> None:
+        """Read the gateway's working orders and positions now (PAPER; a failed read is logged
+        and the ledger kept: the caller decides on what it has)."""
+        if self._mode is not ExecutionMode.PAPER:
+            return
+        try:
+            account = self._account_guard()
+        except GatewayError:
+            return
+        self.forget_exposure()
+        try:
+            await self._refresh_exposure(account, timeout)
+        except (BrokerError, TimeoutError) as exc:
+            _log.warning("exposure_reread_failed", error=str(exc))
 
     def forget_exposure(self) -> None:
         """The next entry reads the gateway's working orders and positions first."""
@@ -1661,9 +1680,21 @@ class OrderExecutor:
                 )
             )
         day_writes: list[Callable[[], object]] = []
+        landed: list[Callable[[], None]] = []
         fills: dict[str, tuple[str, int]] = {}
-        with self._risk_manager.writes_into(day_writes):
+        with self._risk_manager.writes_into(day_writes, landed):
             for fill in snap.fills:
+                if not (math.isfinite(fill.shares) and fill.shares > 0) or not (
+                    math.isfinite(fill.price) and fill.price > 0
+                ):  # as reconciliation does: a malformed execution is reported, not taken
+                    _log.error(
+                        "fill_ignored",
+                        client_order_id=coid,
+                        exec_id=fill.exec_id,
+                        shares=fill.shares,
+                        price=fill.price,
+                    )
+                    continue
                 writes.append(functools.partial(_record_fill, store, request, snap, fill))
                 fills[fill.exec_id] = (request.contract_key, self._apply_fill(request, fill))
         writes.extend(day_writes)
@@ -1678,7 +1709,7 @@ class OrderExecutor:
                 detail={"error_code": result.error_code, "perm_id": result.perm_id},
             )
         )
-        self._journal.group("order_done", writes, fills=fills)
+        self._journal.group("order_done", writes, fills=fills, landed=landed)
         self._result_journaled.add(coid)
 
 
@@ -1698,7 +1729,7 @@ def _record_fill(
         broker_order_id=snap.order_id,
         perm_id=snap.perm_id or None,
     )
-    if fill.commission is not None:
+    if fill.commission is not None and math.isfinite(fill.commission):
         store.record_commission(fill.exec_id, fill.commission)
 
 

@@ -363,6 +363,11 @@ class PositionManager:
                 )
         return quantity, why
 
+    def _stale_closes(self, position: Position) -> bool:
+        """Working closes of this contract in the ledger that this process is not handling."""
+        ledger = self._risk_manager.exposure
+        return any(not o.local for o in ledger.working(position.contract.key, closing=True))
+
     def _nothing_to_close(
         self, position: Position, closure: ClosureReason, why: str
     ) -> OrderResult:
@@ -405,6 +410,12 @@ class PositionManager:
     ) -> OrderResult:
         started = time.monotonic()
         quantity, why = self._close_quantity(position, only_ours)
+        if quantity < abs(round(position.quantity)) and self._stale_closes(position):
+            # a close held back by working closes this process is not handling (the gateway's
+            # view, read earlier): the gateway says whether they still work (found in review:
+            # one that had filled meanwhile kept an emergency close from going out)
+            await self._executor.reread_exposure(min(timeout / 3, 10.0))
+            quantity, why = self._close_quantity(position, only_ours)
         if quantity <= 0:
             _log.warning(
                 "close_not_sent", position_id=position.position_id, reason=closure.value, why=why

@@ -26,7 +26,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -91,6 +91,8 @@ class _Group:
     op: str
     writes: list[Callable[[], object]]
     fills: tuple[str, ...] = ()
+    landed: list[Callable[[], None]] = field(default_factory=list)  # after its commit
+    loop: asyncio.AbstractEventLoop | None = None
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
@@ -200,16 +202,19 @@ class AsyncJournal:
         writes: Sequence[Callable[[], object]],
         *,
         fills: Mapping[str, tuple[str, int]] | None = None,
+        landed: Sequence[Callable[[], None]] = (),
     ) -> None:
         """Several writes as ONE transaction, queued like :meth:`submit`: groups that queue
         up while the worker is busy share one commit (one fsync). ``fills`` (exec id ->
         contract key, signed quantity) are the executions the group journals: until they
         land, :meth:`our_net_positions` counts them. A write that fails (a full disk) is
-        owed, like a close's intent: retried before the next journal call, never dropped."""
+        owed, like a close's intent: retried before the next journal call. ``landed`` run on the
+        event loop once every write of the group is committed (not before its fsync)."""
+        loop = asyncio.get_running_loop()
         with self._groups_lock:
             if fills:
                 self._unlanded.update(fills)
-            self._groups.append(_Group(op, list(writes), tuple(fills or ())))
+            self._groups.append(_Group(op, list(writes), tuple(fills or ()), list(landed), loop))
             first = len(self._groups) == 1
         if first:  # one flush takes every group queued by the time it runs
             self.submit("group_commit", self._flush_groups)
@@ -243,9 +248,11 @@ class AsyncJournal:
             failed = {index: list(group.writes) for index, group in enumerate(groups)}
         for index, group in enumerate(groups):
             if index in failed:
-                self._owe_group(_Group(group.op, failed[index], group.fills))
+                self._owe_group(
+                    _Group(group.op, failed[index], group.fills, group.landed, group.loop)
+                )
             else:
-                self._landed(group.fills)
+                self._landed(group)
 
     def _owe_group(self, group: _Group) -> None:
         """On the worker: ``group``'s writes are retried, in order, before the next call."""
@@ -254,24 +261,31 @@ class AsyncJournal:
             while group.writes:
                 group.writes[0]()  # raises while the journal still refuses it
                 group.writes.pop(0)
-            self._landed(group.fills)
+            self._landed(group)
             return None
 
         self._owed.append((f"{group.op}:{','.join(group.fills) or 'writes'}", retry))
 
-    def _landed(self, fills: Sequence[str]) -> None:
-        if fills:
+    def _landed(self, group: _Group) -> None:
+        """On the worker, after the commit: the group's fills are the journal's now, and its
+        callbacks run on the loop."""
+        if group.fills:
             with self._groups_lock:
-                for exec_id in fills:
+                for exec_id in group.fills:
                     self._unlanded.pop(exec_id, None)
+        if group.loop is not None and not group.loop.is_closed():
+            for callback in group.landed:
+                group.loop.call_soon_threadsafe(callback)
 
     def _net_positions(self) -> dict[str, int]:
         """On the worker: our journaled net positions plus the fills not landed yet."""
         net = self._journal.our_net_positions()
         with self._groups_lock:
-            pending = list(self._unlanded.values())
-        for key, signed in pending:
-            net[key] = net.get(key, 0) + signed
+            pending = dict(self._unlanded)
+        known = self._journal.known_exec_ids(list(pending)) if pending else set()
+        for exec_id, (key, signed) in pending.items():
+            if exec_id not in known:  # not journaled yet (a write of it may have landed)
+                net[key] = net.get(key, 0) + signed
         return {key: qty for key, qty in net.items() if qty}
 
     async def our_net_positions(self) -> dict[str, int]:
@@ -316,6 +330,11 @@ class AsyncJournal:
                     self._debt_reported.add(ref)
                     _log.error("journal_debt_not_paid", client_order_id=ref, error=str(exc))
                 break
+            except Exception as exc:  # not the disk: retrying would fail for ever (and block
+                # every later call): dropped, loudly; reconciliation re-reads it from IB
+                self._owed.pop(0)
+                _log.error("journal_debt_dropped", client_order_id=ref, error=repr(exc))
+                continue
             self._owed.pop(0)
             _log.warning("journal_debt_paid", client_order_id=ref)
         return job()
@@ -364,12 +383,19 @@ class AsyncJournal:
             self._decisions.append((job, future))
             first = len(self._decisions) == 1
         if first:  # after the tasks ready now (a close-all's others) have queued theirs
-            loop.call_soon(
-                self.submit,
-                "record_decision_and_intent",
-                functools.partial(self._decide_queued, loop),
-            )
+            loop.call_soon(self._submit_decisions, loop)
         return await asyncio.shield(future)
+
+    def _submit_decisions(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The queued decisions to the worker; if that is impossible (the journal closed
+        meanwhile), each fails at once instead of waiting for ever."""
+        try:
+            self.submit("record_decision_and_intent", functools.partial(self._decide_queued, loop))
+        except Exception as exc:
+            with self._groups_lock:
+                queued, self._decisions = self._decisions, []
+            for _job, future in queued:
+                _settle(future, False, JournalError(f"decision not journaled: {exc}"))
 
     def _decide_queued(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the worker: every queued decision+intent in one transaction."""

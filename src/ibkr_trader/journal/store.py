@@ -1303,6 +1303,15 @@ class Journal:
         with self._read("final_closes") as conn:
             return queries.final_closes(conn, self._mode.value, contract_key)
 
+    def known_exec_ids(self, exec_ids: list[str]) -> set[str]:
+        """Which of ``exec_ids`` the journal has as fills."""
+        if not exec_ids:
+            return set()
+        with self._read("known_exec_ids") as conn:
+            marks = ",".join("?" * len(exec_ids))
+            rows = conn.execute(f"SELECT exec_id FROM fills WHERE exec_id IN ({marks})", exec_ids)
+            return {str(r[0]) for r in rows}
+
     def client_order_ids(self) -> set[str]:
         """Every client order id with an intent in this mode's journal."""
         with self._read("client_order_ids") as conn:

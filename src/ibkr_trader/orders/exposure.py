@@ -89,6 +89,7 @@ class ExposureLedger:
         self._positions: dict[str, int] = {}
         self._ours: dict[str, int] | None = None  # None: not known (every position is ours)
         self._orders: dict[str, WorkingOrder] = {}
+        self.position_corrections = 0  # syncs that changed the positions (the ledger was behind)
 
     # ------------------------------------------------------------------ positions
 
@@ -96,7 +97,10 @@ class ExposureLedger:
         self, held: Mapping[str, int], ours: Mapping[str, int] | None = None
     ) -> None:
         """Replace the positions with the broker's (or the simulated book's)."""
-        self._positions = {k: int(q) for k, q in held.items() if int(q) != 0}
+        positions = {k: int(q) for k, q in held.items() if int(q) != 0}
+        if positions != self._positions:
+            self.position_corrections += 1
+        self._positions = positions
         if ours is not None:
             self._ours = {k: int(q) for k, q in ours.items() if int(q) != 0}
 

@@ -20,9 +20,9 @@ same store therefore makes the same decisions, and a restart never resets a gove
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
+import functools
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -136,6 +136,7 @@ class RiskManager:
         # writes_into(): the day-trade bookkeeping of an opening fill goes into the caller's
         # group commit; until it lands, reads of those keys are answered from here
         self._batch: list[Callable[[], object]] | None = None
+        self._batch_landed: list[Callable[[], None]] | None = None
         self._pending_state: dict[str, tuple[str | None, date]] = {}
         self._applied_execs: OrderedDict[str, None] = OrderedDict()  # recent, bounded
 
@@ -602,32 +603,28 @@ class RiskManager:
         return pending if pending is not None else self._reads.get_risk_state(key)
 
     @contextlib.contextmanager
-    def writes_into(self, batch: list[Callable[[], object]]) -> Iterator[None]:
+    def writes_into(
+        self, batch: list[Callable[[], object]], landed: list[Callable[[], None]]
+    ) -> Iterator[None]:
         """Inside the block, :meth:`on_fill`'s day-trade bookkeeping of an opening fill is
         appended to ``batch`` (the caller runs it in its group commit on the journal's
-        worker thread) instead of being written on the event loop. Until it lands, this
-        process reads it from memory."""
-        previous = self._batch
-        self._batch = batch
+        worker thread) instead of being written on the event loop. Until it is committed
+        (the caller runs ``landed`` then, on the loop), this process reads it from memory."""
+        previous = self._batch, self._batch_landed
+        self._batch, self._batch_landed = batch, landed
         try:
             yield
         finally:
-            self._batch = previous
+            self._batch, self._batch_landed = previous
 
     def _put_day_state(self, key: str, value: str | None, as_of: date) -> None:
         """The day-trade bookkeeping: in the store, or owed to it (never raised: the fill
         happened, and a close must not be reported failed because a disk is full)."""
-        if self._batch is not None:
+        if self._batch is not None and self._batch_landed is not None:
             entry = (value, as_of)
             self._pending_state[key] = entry
-            loop = asyncio.get_running_loop()
-            store = self._store
-
-            def write() -> None:
-                store.put_risk_state(key, value, as_of)
-                loop.call_soon_threadsafe(self._landed, key, entry)
-
-            self._batch.append(write)
+            self._batch.append(functools.partial(self._store.put_risk_state, key, value, as_of))
+            self._batch_landed.append(functools.partial(self._landed, key, entry))
             return
         try:
             self._store.put_risk_state(key, value, as_of)
@@ -638,7 +635,7 @@ class RiskManager:
             self._owed_state.pop(key, None)
 
     def _landed(self, key: str, entry: tuple[str | None, date]) -> None:
-        """A batched day-state write is in the store: the store answers for it again."""
+        """A batched day-state write is committed: the store answers for it again."""
         if self._pending_state.get(key) == entry:
             del self._pending_state[key]
 
