@@ -1486,15 +1486,7 @@ class OrderExecutor:
             await self._record_new_fills(rest.request, rest.handle.snapshot())
 
     async def _record_snapshot(self, request: TradeRequest, snap: TradeSnapshot) -> None:
-        await self._journal.record_status(
-            request.client_order_id,
-            snap.status,
-            snap.filled,
-            snap.remaining,
-            snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None,
-            error_code=snap.last_error_code,
-            error_text=snap.last_error_text,
-        )
+        await self._journal.record_status(request.client_order_id, **_status_of(snap))
 
     async def _finish(
         self,
@@ -1627,15 +1619,7 @@ class OrderExecutor:
         store = self._journal.journal
         return [
             lambda: store.attach_broker_ids(coid, order_id, snap.perm_id or None),
-            lambda: store.record_status(
-                coid,
-                snap.status,
-                snap.filled,
-                snap.remaining,
-                snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None,
-                error_code=snap.last_error_code,
-                error_text=snap.last_error_text,
-            ),
+            lambda: store.record_status(coid, **_status_of(snap)),
         ]
 
     def _group_after_fill(
@@ -1731,6 +1715,18 @@ def _record_fill(
     )
     if fill.commission is not None and math.isfinite(fill.commission):
         store.record_commission(fill.exec_id, fill.commission)
+
+
+def _status_of(snap: TradeSnapshot) -> dict[str, Any]:
+    """A snapshot's status row (``record_status``'s arguments after the client order id)."""
+    return {
+        "status": snap.status,
+        "filled": snap.filled,
+        "remaining": snap.remaining,
+        "avg_price": snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None,
+        "error_code": snap.last_error_code,
+        "error_text": snap.last_error_text,
+    }
 
 
 def _reference_price(request: TradeRequest, quote: Quote) -> float | None:
