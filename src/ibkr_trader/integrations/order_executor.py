@@ -792,6 +792,13 @@ class OrderExecutor:
         except (BrokerError, TimeoutError) as exc:
             _log.warning("exposure_reread_failed", error=str(exc))
 
+    def gateway_view_fresh(self) -> bool:
+        """The gateway's working orders were read (successfully) within the view's max age."""
+        read_at = self._exposure_read_at
+        return read_at is not None and 0 <= time.monotonic() - read_at < max(
+            self.exposure_max_age, 1.0
+        )
+
     def forget_exposure(self) -> None:
         """The next entry reads the gateway's working orders and positions first."""
         self._exposure_read_at = None

@@ -449,6 +449,18 @@ class PositionManager:
             )
             if result.duplicate and result.status in _FINAL_FAILURES:
                 continue  # that attempt ended (refused, failed): this is a new one
+            if result.duplicate and result.status is OrderStatus.PENDING:
+                # an earlier attempt whose end the journal has not learnt: if the gateway
+                # (read now, every client id) no longer works it, it is over and the position
+                # still needs its close (a restart mid-order; its end comes with reconciliation)
+                await self._executor.reread_exposure(min(remaining / 3, 10.0))
+                if self._executor.gateway_view_fresh() and (
+                    self._risk_manager.exposure.get(result.order_id) is None
+                ):
+                    quantity, why = self._close_quantity(position, only_ours)
+                    if quantity <= 0:
+                        return self._nothing_to_close(position, closure, why)
+                    continue
             break
         assert result is not None
         if result.status in _FINAL_FAILURES:
