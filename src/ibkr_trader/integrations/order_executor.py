@@ -808,15 +808,7 @@ class OrderExecutor:
         if request.client_order_id in self._result_journaled:
             self._result_journaled.discard(request.client_order_id)
             return  # in the order's group commit (_group_after_fill)
-        await self._journal.record_result(
-            request.client_order_id,
-            result.status,
-            broker_order_id=result.ibkr_order_id,
-            fill_price=result.fill_price,
-            fill_quantity=result.fill_quantity,
-            rejection_reason=result.rejection_reason,
-            detail={"error_code": result.error_code, "perm_id": result.perm_id},
-        )
+        await self._journal.record_result(request.client_order_id, **_result_of(result))
 
     def _settle_exposure(self, request: TradeRequest, result: OrderResult) -> None:
         """The ledger follows the broker's word: a final result ends the order's exposure; a
@@ -1659,17 +1651,7 @@ class OrderExecutor:
                 )
             )
         else:
-            writes.append(
-                lambda: store.record_status(
-                    coid,
-                    snap.status,
-                    snap.filled,
-                    snap.remaining,
-                    avg,
-                    error_code=snap.last_error_code,
-                    error_text=snap.last_error_text,
-                )
-            )
+            writes.append(lambda: store.record_status(coid, **_status_of(snap)))
         day_writes: list[Callable[[], object]] = []
         landed: list[Callable[[], None]] = []
         fills: dict[str, tuple[str, int]] = {}
@@ -1689,17 +1671,7 @@ class OrderExecutor:
                 writes.append(functools.partial(_record_fill, store, request, snap, fill))
                 fills[fill.exec_id] = (request.contract_key, self._apply_fill(request, fill))
         writes.extend(day_writes)
-        writes.append(
-            lambda: store.record_result(
-                coid,
-                result.status,
-                broker_order_id=result.ibkr_order_id,
-                fill_price=result.fill_price,
-                fill_quantity=result.fill_quantity,
-                rejection_reason=result.rejection_reason,
-                detail={"error_code": result.error_code, "perm_id": result.perm_id},
-            )
-        )
+        writes.append(lambda: store.record_result(coid, **_result_of(result)))
         self._journal.group("order_done", writes, fills=fills, landed=landed)
         self._result_journaled.add(coid)
 
@@ -1733,6 +1705,18 @@ def _status_of(snap: TradeSnapshot) -> dict[str, Any]:
         "avg_price": snap.avg_fill_price if math.isfinite(snap.avg_fill_price) else None,
         "error_code": snap.last_error_code,
         "error_text": snap.last_error_text,
+    }
+
+
+def _result_of(result: OrderResult) -> dict[str, Any]:
+    """An OrderResult's journal row (``record_result``'s arguments after the client order id)."""
+    return {
+        "status": result.status,
+        "broker_order_id": result.ibkr_order_id,
+        "fill_price": result.fill_price,
+        "fill_quantity": result.fill_quantity,
+        "rejection_reason": result.rejection_reason,
+        "detail": {"error_code": result.error_code, "perm_id": result.perm_id},
     }
 
 
