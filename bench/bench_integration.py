@@ -163,7 +163,8 @@ class Orders:
             await self.raw.qualifyContractsAsync(self.contract)
 
     async def ours(self) -> tuple[float, float]:
-        from ibkr_trader.models import OrderStatus, StrategyContext, TradingSignal
+        from ibkr_trader.models import OrderStatus
+        from ibkr_trader.signals import StrategyContext, TradingSignal
 
         self.seq += 1
         signal = TradingSignal(

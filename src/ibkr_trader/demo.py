@@ -34,15 +34,9 @@ from ibkr_trader.integrations.market_data_types import MarketData
 from ibkr_trader.integrations.order_executor import OrderResult
 from ibkr_trader.journal import AsyncJournal, Journal
 from ibkr_trader.logging import configure_logging
-from ibkr_trader.models import (
-    ExecutionMode,
-    OptionRight,
-    OrderStatus,
-    Position,
-    StrategyContext,
-    TradingSignal,
-)
+from ibkr_trader.models import ExecutionMode, OptionRight, OrderStatus, Position
 from ibkr_trader.risk import RiskManager, default_kill_switch_path, load_risk_limits
+from ibkr_trader.signals import StrategyContext, TradingSignal
 from ibkr_trader.strategies.base import OptionQuote
 from ibkr_trader.strategies.selection import SelectionConfig, limit_price, select_expiry
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from ibkr_trader.models import StrategyContext, TradingSignal
+from ibkr_trader.signals import StrategyContext, TradingSignal
 
 SIGNAL: dict[str, Any] = {
     "symbol": "SPY",

@@ -16,14 +16,9 @@ from ibkr_trader.clock import ManualClock
 from ibkr_trader.integrations.exceptions import GatewayError, PaperInterlockError
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal
-from ibkr_trader.models import (
-    ExecutionMode,
-    OrderStatus,
-    StrategyContext,
-    TradingSignal,
-    TradingState,
-)
+from ibkr_trader.models import ExecutionMode, OrderStatus, TradingState
 from ibkr_trader.risk import RiskLimits, RiskManager
+from ibkr_trader.signals import StrategyContext, TradingSignal
 from ibkr_trader.sim import SimulatedGateway
 from ibkr_trader.testing import (
     atm_strike,

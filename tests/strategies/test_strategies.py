@@ -8,13 +8,8 @@ from datetime import timedelta
 import pytest
 
 from ibkr_trader.clock import ManualClock
-from ibkr_trader.models import (
-    ContractSpec,
-    OptionRight,
-    OrderAction,
-    OrderType,
-    StrategyContext,
-)
+from ibkr_trader.models import ContractSpec, OptionRight, OrderAction, OrderType
+from ibkr_trader.signals import StrategyContext
 from ibkr_trader.strategies.base import OptionQuote, Strategy
 from ibkr_trader.strategies.selection import SelectionConfig
 from ibkr_trader.strategies.strategy_a import StrategyA, StrategyAParams

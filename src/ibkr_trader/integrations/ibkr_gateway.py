@@ -62,15 +62,9 @@ from ibkr_trader.integrations.order_executor import OrderExecutor, OrderResult
 from ibkr_trader.integrations.position_manager import PositionManager
 from ibkr_trader.journal import AsyncJournal, Journal, JournalError
 from ibkr_trader.logging import get_logger, redact
-from ibkr_trader.models import (
-    DEFAULT_OPERATOR_ID,
-    AccountSnapshot,
-    ExecutionMode,
-    Position,
-    StrategyContext,
-    TradingSignal,
-)
+from ibkr_trader.models import DEFAULT_OPERATOR_ID, AccountSnapshot, ExecutionMode, Position
 from ibkr_trader.risk import RiskManager
+from ibkr_trader.signals import StrategyContext, TradingSignal
 
 __all__ = [
     "LIVE_PORTS",

@@ -75,9 +75,7 @@ from ibkr_trader.models import (
     ExecutionMode,
     OrderStatus,
     QuoteCheck,
-    StrategyContext,
     TradeRequest,
-    TradingSignal,
     ValidationResult,
 )
 from ibkr_trader.orders.exposure import WorkingOrder
@@ -93,6 +91,7 @@ from ibkr_trader.orders.lifecycle import (
 )
 from ibkr_trader.orders.reconcile import refresh_exposure
 from ibkr_trader.risk import RiskManager
+from ibkr_trader.signals import StrategyContext, TradingSignal
 
 __all__ = ["FillResult", "OrderExecutor", "OrderResult", "OrderStatus", "TradeRequest"]
 

@@ -51,9 +51,8 @@ from ibkr_trader.models import (
     OrderAction,
     OrderType,
     Position,
-    StrategyContext,
-    TradingSignal,
 )
+from ibkr_trader.signals import StrategyContext, TradingSignal
 from ibkr_trader.strategies.selection import (
     SelectionConfig,
     candidate_contract,

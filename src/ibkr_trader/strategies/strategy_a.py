@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from ibkr_trader.clock import Clock
 from ibkr_trader.integrations.market_data_types import MarketData
-from ibkr_trader.models import OptionRight, StrategyContext
+from ibkr_trader.models import OptionRight
+from ibkr_trader.signals import StrategyContext
 from ibkr_trader.strategies.base import (
     DEFAULT_MAX_QUOTE_AGE_S,
     DEFAULT_MIN_QUALITY_SCORE,

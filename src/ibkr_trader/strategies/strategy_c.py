@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ibkr_trader.integrations.market_data_types import MarketData
-from ibkr_trader.models import ContractSpec, Position, StrategyContext, TradingSignal
+from ibkr_trader.models import ContractSpec, Position
+from ibkr_trader.signals import StrategyContext, TradingSignal
 from ibkr_trader.strategies.base import OptionChainView, StrategyDecision
 
 __all__ = ["DEFAULT_CONTEXT_C", "StrategyC"]

@@ -33,8 +33,9 @@ from ibkr_trader.broker.pacing import HistoricalPacer
 from ibkr_trader.clock import days_to_expiry
 from ibkr_trader.integrations.ibkr_gateway import GatewayConfig, IBKRGateway
 from ibkr_trader.journal import AsyncJournal, Journal
-from ibkr_trader.models import ExecutionMode, StrategyContext, TradingSignal
+from ibkr_trader.models import ExecutionMode
 from ibkr_trader.risk import RiskLimits, RiskManager
+from ibkr_trader.signals import StrategyContext, TradingSignal
 from ibkr_trader.sim import SimConfig, SimulatedGateway
 from ibkr_trader.testing.instants import rig_instant
 
