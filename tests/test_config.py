@@ -154,7 +154,7 @@ def test_the_configured_kill_switch_wins_over_the_default(tmp_path: Path) -> Non
 def test_the_redacted_view_shows_every_limit_in_force_and_no_null_path(tmp_path: Path) -> None:
     cfg = load_config(None, env={"IBKR_TRADER_HOME": str(tmp_path)})
     shown = cfg.redacted()
-    assert set(shown["risk"]) == set(RiskLimits.model_fields)
+    assert set(shown["risk"]) == set(RiskLimits.field_names())
     assert all(value is not None for value in shown["paths"].values())
     sources = cfg.sources()
     assert set(sources["risk"]) == set(shown["risk"])

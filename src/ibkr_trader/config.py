@@ -53,29 +53,40 @@ starting with ``[`` is read as JSON). Besides it only a few process variables ex
 ``IBKR_TRADER_KILL_SWITCH`` the kill switch's default location, ``IBKR_TRADER_LOG`` the log
 level). Any other ``IBKR_TRADER_*`` variable (``IBKR_TRADER_RISK__X``,
 ``IBKR_TRADER_RISK_MAX_OPEN_POSITIONS``, ``IBKR_TRADER_FLAG_X``) is refused with the right
-spelling, never silently applied or ignored. Unknown sections and keys are refused everywhere
-(``extra="forbid"``): a typo must never leave a setting at a value the operator did not mean.
+spelling, never silently applied or ignored. Unknown sections and keys are refused everywhere:
+a typo must never leave a setting at a value the operator did not mean.
 
 The defaults are safe: dry-run, the simulated gateway in-process, loopback only.
-This module imports nothing heavy (pydantic only): every command, even ``halt``, loads it.
+This module imports nothing heavy (no pydantic: :mod:`ibkr_trader.settings`): every command,
+even ``halt``, loads it.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import os
-import shlex
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from ibkr_trader.redaction import redact
 from ibkr_trader.risk.config import RiskLimits
+from ibkr_trader.settings import (
+    Section,
+    SettingError,
+    argv,
+    choice,
+    comma_list,
+    flag,
+    integer,
+    number,
+    path,
+    text,
+    words,
+)
 
 __all__ = [
     "CLIENT_ID_OFFSET",
@@ -151,147 +162,96 @@ def default_home(env: Mapping[str, str] | None = None) -> Path:
     return (Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share") / "ibkr-trader"
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
-
-
-class GatewaySection(_Section):
+@dataclass(frozen=True, slots=True)
+class GatewaySection(Section):
     """Where the gateway is. ``port`` None: an in-process simulated gateway (dry-run only)."""
 
-    host: str = "127.0.0.1"
-    port: int | None = Field(default=None, gt=0, lt=65536)
-    client_id: int = Field(default=17, ge=0)
-    account: str = Field(default="", repr=False)
-    timeout: float = Field(default=30.0, gt=0, le=600)
-    allow_remote: bool = False  # a non-loopback host must be allowed explicitly
+    host: str = text("127.0.0.1", strip=True, min_length=1)
+    port: int | None = integer(None, gt=0, lt=65536, optional=True)
+    client_id: int = integer(17, ge=0)
+    account: str = text("", repr_=False)
+    timeout: float = number(30.0, gt=0, le=600)
+    allow_remote: bool = flag(False)  # a non-loopback host must be allowed explicitly
 
-    @field_validator("host")
-    @classmethod
-    def _host(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("host must not be empty")
-        return value
-
-    @field_validator("allow_remote")
-    @classmethod
-    def _remote(cls, value: bool, info: Any) -> bool:
-        host = info.data.get("host", "127.0.0.1")
-        if not value and not is_loopback_host(host):
-            raise ValueError(
-                f"host {host!r} is not a loopback address; set [gateway] allow_remote = true "
-                "to connect to another machine"
-            )
-        return value
+    def _check(self) -> list[tuple[str, str]]:
+        if not self.allow_remote and not is_loopback_host(self.host):
+            return [
+                (
+                    "allow_remote",
+                    f"host {self.host!r} is not a loopback address; set [gateway] "
+                    "allow_remote = true to connect to another machine",
+                )
+            ]
+        return []
 
 
-class RunConfig(_Section):
+def _upper(symbol: str) -> str:
+    return symbol.strip().upper()
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig(Section):
     """How the orchestrator runs."""
 
-    mode: Literal["dry_run", "paper"] = "dry_run"
-    interval: float = Field(default=60.0, gt=0, le=86_400)
-    no_entry_minutes_before_close: float = Field(default=15.0, ge=0, le=390)
-    symbols: tuple[str, ...] = ("SPY",)
-    entry_limit: Literal["mid", "ask"] = "mid"
-    order_timeout: float = Field(default=30.0, gt=0, le=600)
-    rest_entries: bool = True
+    mode: Literal["dry_run", "paper"] = choice("dry_run", ("dry_run", "paper"), fold_case=True)
+    interval: float = number(60.0, gt=0, le=86_400)
+    no_entry_minutes_before_close: float = number(15.0, ge=0, le=390)
+    symbols: tuple[str, ...] = words(("SPY",), split=comma_list, each=_upper)
+    entry_limit: Literal["mid", "ask"] = choice("mid", ("mid", "ask"))
+    order_timeout: float = number(30.0, gt=0, le=600)
+    rest_entries: bool = flag(True)
     # automatic closes (Strategy C, quarantine, governors) also close positions the bot did
     # not open (a manual trade, another program); off: they are reported and left alone
-    manage_foreign_positions: bool = False
-    operator_id: str = Field(
-        default="CSATSPRIM", min_length=1, max_length=32, pattern=r"^[ -~]+$"
-    )  # printable ASCII: it travels as extOperator
-
-    @field_validator("mode", mode="before")
-    @classmethod
-    def _mode(cls, value: Any) -> Any:
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @field_validator("symbols", mode="before")
-    @classmethod
-    def _split(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part for part in value.split(",") if part.strip()]
-        if isinstance(value, list | tuple):
-            return tuple(s.strip().upper() if isinstance(s, str) else s for s in value)
-        return value
-
-    @field_validator("interval", "no_entry_minutes_before_close", "order_timeout")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    manage_foreign_positions: bool = flag(False)
+    # printable ASCII: it travels as extOperator
+    operator_id: str = text("CSATSPRIM", min_length=1, max_length=32, pattern=r"[ -~]+")
 
 
-class PathsConfig(_Section):
+@dataclass(frozen=True, slots=True)
+class PathsConfig(Section):
     """Files. None: the defaults (see :meth:`AppConfig.journal_path` / ``kill_switch_path``)."""
 
-    journal: Path | None = None
-    kill_switch: Path | None = None
-    gameplan: Path | None = None
-
-    @field_validator("journal", "kill_switch", "gameplan", mode="after")
-    @classmethod
-    def _expand(cls, value: Path | None) -> Path | None:
-        return None if value is None or str(value) in ("", ".") else value.expanduser()
+    journal: Path | None = path()
+    kill_switch: Path | None = path()
+    gameplan: Path | None = path()
 
 
-class AlertsConfig(_Section):
+@dataclass(frozen=True, slots=True)
+class AlertsConfig(Section):
     """The alert hook: a command (argv, no shell) run on HALT, emergency closes, disconnects."""
 
-    command: tuple[str, ...] = ()
-    disconnect_minutes: float = Field(default=5.0, gt=0, le=1440)
-    timeout: float = Field(default=10.0, gt=0, le=300)
-
-    @field_validator("command", mode="before")
-    @classmethod
-    def _argv(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            return tuple(shlex.split(value))
-        return value
+    command: tuple[str, ...] = words((), split=argv)
+    disconnect_minutes: float = number(5.0, gt=0, le=1440)
+    timeout: float = number(10.0, gt=0, le=300)
 
 
-class ProtectionConfig(_Section):
+@dataclass(frozen=True, slots=True)
+class ProtectionConfig(Section):
     """Strategy C's settings (``orchestrator.protection.ProtectionPolicy``). Each may only
     tighten the handoff's promises (a 40% stop, 3 days to expiry, stale data within 5
     minutes), never loosen them: a looser value is refused, not clamped."""
 
-    emergency_stop_pct: float = Field(default=0.40, gt=0, le=0.40)
-    dte_days: int = Field(default=3, ge=3, le=60)
-    dte_sessions: int = Field(default=2, ge=2, le=40)
-    quarantine_after_seconds: float = Field(default=300.0, gt=0, le=300.0)
-    cooldown_minutes: float = Field(default=30.0, ge=0, le=1440)
-    open_delay_seconds: float = Field(default=120.0, ge=0, le=1800)
-    late_expiry_minutes: float = Field(default=60.0, ge=0, le=390)
-    quote_timeout: float = Field(default=5.0, gt=0, le=60)
-    clock_timeout: float = Field(default=1.0, gt=0, le=30)
-
-    @field_validator(
-        "emergency_stop_pct",
-        "quarantine_after_seconds",
-        "cooldown_minutes",
-        "open_delay_seconds",
-        "late_expiry_minutes",
-        "quote_timeout",
-        "clock_timeout",
-    )
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    emergency_stop_pct: float = number(0.40, gt=0, le=0.40)
+    dte_days: int = integer(3, ge=3, le=60)
+    dte_sessions: int = integer(2, ge=2, le=40)
+    quarantine_after_seconds: float = number(300.0, gt=0, le=300.0)
+    cooldown_minutes: float = number(30.0, ge=0, le=1440)
+    open_delay_seconds: float = number(120.0, ge=0, le=1800)
+    late_expiry_minutes: float = number(60.0, ge=0, le=390)
+    quote_timeout: float = number(5.0, gt=0, le=60)
+    clock_timeout: float = number(1.0, gt=0, le=30)
 
 
-class FlagsConfig(_Section):
+@dataclass(frozen=True, slots=True)
+class FlagsConfig(Section):
     """The handoff's rollout flags (``integrations.feature_flags``); live cannot be enabled."""
 
-    enable_integration_layer: bool = True
-    enable_paper_execution: bool = True
-    fallback_to_direct_broker: bool = False
+    enable_integration_layer: bool = flag(True)
+    enable_paper_execution: bool = flag(True)
+    fallback_to_direct_broker: bool = flag(False)
 
 
-_SECTIONS: Final[dict[str, type[BaseModel]]] = {
+_SECTIONS: Final[dict[str, type[Section]]] = {
     "gateway": GatewaySection,
     "run": RunConfig,
     "paths": PathsConfig,
@@ -302,20 +262,58 @@ _SECTIONS: Final[dict[str, type[BaseModel]]] = {
 }
 
 
-class AppConfig(_Section):
-    """The whole configuration, with where each value came from (``origins``)."""
+@dataclass(frozen=True, slots=True)
+class AppConfig:
+    """The whole configuration, with where each value came from (``origins``).
 
-    gateway: GatewaySection = Field(default_factory=GatewaySection)
-    run: RunConfig = Field(default_factory=RunConfig)
-    paths: PathsConfig = Field(default_factory=PathsConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    protection: ProtectionConfig = Field(default_factory=ProtectionConfig)
-    flags: FlagsConfig = Field(default_factory=FlagsConfig)
-    risk: RiskLimits = Field(default_factory=RiskLimits)
-    source: Path | None = Field(default=None, exclude=True)
+    Build it with :func:`load_config` (or :meth:`from_sections`): every section is validated
+    when it is built, an unknown section or key is refused."""
+
+    gateway: GatewaySection = field(default_factory=GatewaySection)
+    run: RunConfig = field(default_factory=RunConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
+    protection: ProtectionConfig = field(default_factory=ProtectionConfig)
+    flags: FlagsConfig = field(default_factory=FlagsConfig)
+    risk: RiskLimits = field(default_factory=RiskLimits)
+    source: Path | None = field(default=None, compare=False)
     # "section.key" -> "file PATH" | "env NAME" | "command line --opt" (absent: the default)
-    origins: dict[str, str] = Field(default_factory=dict, exclude=True)
-    environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+    origins: dict[str, str] = field(default_factory=dict, compare=False)
+    environ: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def from_sections(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        source: Path | None = None,
+        origins: Mapping[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> AppConfig:
+        """Every section from its table (``{"risk": {...}, ...}``); the problems of all of
+        them in one SettingError, each named ``section.key``."""
+        sections: dict[str, Any] = {}
+        problems: list[tuple[str, str]] = []
+        for name, values in data.items():
+            model = _SECTIONS.get(name)
+            if model is None:
+                problems.append((name, f"unknown section; known: {', '.join(_SECTIONS)}"))
+                continue
+            try:
+                sections[name] = model.from_mapping(values)
+            except SettingError as exc:
+                problems.extend(exc.within(name).problems)
+        if problems:
+            raise SettingError(problems)
+        return cls(
+            **sections,
+            source=source,
+            origins=dict(origins or {}),
+            environ=dict(environ or {}),
+        )
+
+    def _tables(self) -> dict[str, Section]:
+        return {name: getattr(self, name) for name in _SECTIONS}
 
     # --------------------------------------------------------------- resolved values
 
@@ -354,7 +352,7 @@ class AppConfig(_Section):
 
     def with_overrides(self, **sections: Mapping[str, Any]) -> AppConfig:
         """A copy with some keys replaced (command-line options), validated again."""
-        data = self.model_dump(mode="python", exclude={"source", "origins", "environ"})
+        data = {name: section.as_dict() for name, section in self._tables().items()}
         origins = dict(self.origins)
         for section, values in sections.items():
             updates = {k: v for k, v in values.items() if v is not None}
@@ -366,7 +364,7 @@ class AppConfig(_Section):
 
     def redacted(self) -> dict[str, Any]:
         """A JSON-ready view of every value in force (account ids masked, paths resolved)."""
-        data = self.model_dump(mode="json", exclude={"source", "origins", "environ"})
+        data = {name: section.as_json() for name, section in self._tables().items()}
         account = data["gateway"].get("account") or ""
         data["gateway"]["account"] = redact(account) if account else ""
         data["paths"]["journal"] = str(self.journal_path())
@@ -416,10 +414,10 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], d
                 f"environment variable {name}: unknown section {section!r}; "
                 f"known: {', '.join(_SECTIONS)}"
             )
-        if key not in model.model_fields:
+        if key not in model.field_names():
             raise ConfigError(
                 f"environment variable {name}: unknown key {key!r} in [{section}]; "
-                f"known: {', '.join(sorted(model.model_fields))}"
+                f"known: {', '.join(sorted(model.field_names()))}"
             )
         text = raw.strip()
         value: Any = text
@@ -443,25 +441,17 @@ def _wrong_form(name: str) -> str:
         prefix = section.upper()
         if rest.startswith(prefix):
             key = rest[len(prefix) :].lstrip("_").lower()
-            if key in model.model_fields:
+            if key in model.field_names():
                 hint = f"; did you mean {ENV_PREFIX}{prefix}__{key.upper()}?"
             break
     if rest.startswith("FLAG_"):
         key = rest[len("FLAG_") :].lower()
-        if key in FlagsConfig.model_fields:
+        if key in FlagsConfig.field_names():
             hint = f"; did you mean {ENV_PREFIX}FLAGS__{key.upper()}?"
     return (
         f"environment variable {name} is not a setting: configuration keys are set as "
         f"{ENV_PREFIX}<SECTION>__<KEY> (two underscores each){hint}"
     )
-
-
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
 
 
 def _validate(
@@ -470,15 +460,14 @@ def _validate(
     origins: dict[str, str],
     environ: Mapping[str, str],
 ) -> AppConfig:
-    try:
-        config = AppConfig.model_validate(data)
-    except ValidationError as exc:
-        where = f"{source}: " if source else ""
-        raise ConfigError(f"{where}invalid configuration: {_describe(exc)}") from exc
     env_view = {k: v for k, v in environ.items() if k.upper().startswith("IBKR_TRADER")}
     if "XDG_DATA_HOME" in environ:
         env_view["XDG_DATA_HOME"] = environ["XDG_DATA_HOME"]
-    return config.model_copy(update={"source": source, "origins": origins, "environ": env_view})
+    try:
+        return AppConfig.from_sections(data, source=source, origins=origins, environ=env_view)
+    except SettingError as exc:
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}invalid configuration: {exc}") from exc
 
 
 def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> AppConfig:

@@ -74,9 +74,7 @@ def journal_path_for(config: AppConfig) -> Path:
 
 def protection_policy(config: AppConfig) -> ProtectionPolicy:
     """Strategy C's settings from ``[protection]``, on the loop's interval."""
-    return ProtectionPolicy(
-        **config.protection.model_dump(), cycle_seconds=float(config.run.interval)
-    )
+    return ProtectionPolicy(**config.protection.as_dict(), cycle_seconds=float(config.run.interval))
 
 
 @dataclass

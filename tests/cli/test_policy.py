@@ -91,7 +91,7 @@ def test_config_show_prints_every_limit_in_force_with_its_source(
     code, out, _ = invoke("config", "show", "--json")
     shown = json.loads(out)
     assert code == 0
-    assert set(shown["risk"]) == set(RiskLimits.model_fields)
+    assert set(shown["risk"]) == set(RiskLimits.field_names())
     assert shown["risk"]["max_open_positions"] == 2
     assert shown["sources"]["risk"]["max_open_positions"] == f"file {config}"
     assert shown["sources"]["risk"]["max_contracts_per_order"] == (

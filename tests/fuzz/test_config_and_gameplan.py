@@ -2,6 +2,9 @@
 
 * ``load_risk_limits`` with a garbage ``[risk]`` section, environment or TOML file either
   returns valid, finite limits or raises ``RiskConfigError`` (a ``ValueError``) with a message.
+* ``load_config`` with garbage in any section, from a TOML file or the environment, either
+  returns a configuration whose every value has its declared type and lies within its bounds,
+  or raises ``ConfigError`` with a message naming the key.
 * ``load_gameplan`` on any file, TOML or JSON, never raises; a plan it does not accept is
   strategy C (no entries) with a message that says why.
 """
@@ -19,10 +22,11 @@ from hypothesis import strategies as st
 
 from fuzz.conftest import fuzz_settings
 from fuzz.inputs import GARBAGE
+from ibkr_trader.config import _SECTIONS, AppConfig, ConfigError, load_config
 from ibkr_trader.risk import ENV_PREFIX, RiskConfigError, RiskLimits, load_risk_limits
 from ibkr_trader.strategies.gameplan import DailyGameplan, load_gameplan, parse_gameplan
 
-FIELDS = sorted(RiskLimits.model_fields)
+FIELDS = sorted(RiskLimits.field_names())
 VALUES = st.one_of(
     st.integers(-(10**6), 10**6),
     st.floats(allow_nan=True, allow_infinity=True),
@@ -36,7 +40,7 @@ KEYS = st.one_of(st.sampled_from(FIELDS), st.text(max_size=12))
 
 
 def _check_limits(limits: RiskLimits) -> None:
-    for name, value in limits.model_dump().items():
+    for name, value in limits.as_dict().items():
         if isinstance(value, float):
             assert math.isfinite(value), name
     assert limits.symbol_allowlist
@@ -87,6 +91,84 @@ def test_a_garbage_toml_file_is_valid_limits_or_a_clear_error(text: str) -> None
 
 def test_a_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
     assert isinstance(_load(path=tmp_path / "nope.toml", env={}), RiskConfigError)
+
+
+SECTION_KEYS = {name: model.field_names() for name, model in _SECTIONS.items()}
+
+
+def _check_config(config: AppConfig) -> None:
+    """Every value has the type its field declares and passes its field again."""
+    for name in SECTION_KEYS:
+        section = getattr(config, name)
+        for key, value in section.as_dict().items():
+            default = getattr(type(section)(), key)
+            if isinstance(value, float):
+                assert math.isfinite(value), (name, key)
+            if default is not None and value is not None:
+                assert type(value) is type(default), (name, key, value)
+        assert type(section)(**section.as_dict()) == section  # built again: the same
+    _check_limits(config.risk)
+    assert 0 < config.protection.emergency_stop_pct <= 0.40
+    assert config.protection.dte_days >= 3 and config.protection.quarantine_after_seconds <= 300
+    assert config.run.mode in ("dry_run", "paper")
+    assert config.gateway.port is None or 0 < config.gateway.port < 65536
+
+
+def _load_config(**kwargs: Any) -> AppConfig | ConfigError:
+    try:
+        config = load_config(**kwargs)
+    except ConfigError as exc:
+        assert str(exc).strip()
+        return exc
+    _check_config(config)
+    return config
+
+
+@st.composite
+def config_tables(draw: st.DrawFn) -> dict[str, Any]:
+    names = draw(st.lists(st.sampled_from([*SECTION_KEYS, "nope"]), max_size=4, unique=True))
+    out: dict[str, Any] = {}
+    for name in names:
+        keys = st.one_of(st.sampled_from(SECTION_KEYS.get(name, ("x",))), st.text(max_size=6))
+        out[name] = draw(st.dictionaries(keys, VALUES, max_size=4))
+    return out
+
+
+@fuzz_settings(0.5)
+@given(tables=config_tables())
+def test_a_garbage_configuration_file_is_a_valid_configuration_or_a_clear_error(
+    tables: dict[str, Any],
+) -> None:
+    lines = []
+    for name, values in tables.items():
+        lines.append(f"[{name}]")
+        lines.extend(
+            f"{json.dumps(k)} = {_toml_value(v)}" for k, v in values.items() if v is not None
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.toml"
+        path.write_text("\n".join(lines), encoding="utf-8", errors="surrogatepass")
+        _load_config(path=path, env={})
+
+
+@fuzz_settings(0.5)
+@given(
+    env=st.dictionaries(
+        st.sampled_from(
+            [f"IBKR_TRADER__{n.upper()}__{k.upper()}" for n, ks in SECTION_KEYS.items() for k in ks]
+        ),
+        VALUES.map(str),
+        max_size=6,
+    )
+)
+def test_a_garbage_environment_is_a_valid_configuration_or_a_clear_error(
+    env: dict[str, str],
+) -> None:
+    result = _load_config(path=None, env=env)
+    if isinstance(result, AppConfig):
+        for name in env:
+            section, key = name[len("IBKR_TRADER__") :].lower().split("__")
+            assert result.origin(section, key) == f"env {name}"
 
 
 GAMEPLAN_FIELDS = {

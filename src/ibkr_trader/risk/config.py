@@ -16,13 +16,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ibkr_trader.settings import (
+    Section,
+    SettingError,
+    comma_list,
+    flag,
+    integer,
+    number,
+    words,
+)
 
 ENV_PREFIX: Final = "IBKR_TRADER__RISK__"  # the one form (ibkr_trader.config)
 TOML_SECTION: Final = "risk"
@@ -44,72 +52,53 @@ class LimitLoosenError(RiskConfigError):
         )
 
 
-class RiskLimits(BaseModel):
-    """Every limit the RiskManager enforces. Defaults suit a small (under $25k) cash account."""
+def _allowlist(symbols: tuple[str, ...]) -> tuple[str, ...]:
+    cleaned = tuple(sorted({s.strip().upper() for s in symbols if s.strip()}))
+    if not cleaned:
+        raise ValueError("symbol_allowlist must name at least one symbol")
+    return cleaned
 
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+@dataclass(frozen=True, slots=True)
+class RiskLimits(Section):
+    """Every limit the RiskManager enforces. Defaults suit a small (under $25k) cash account.
+
+    Checked when built (:mod:`ibkr_trader.settings`): an invalid value is a SettingError (a
+    ValueError); the loader reports it as a RiskConfigError / ConfigError.
+    """
 
     # Instruments
-    symbol_allowlist: tuple[str, ...] = ("SPY", "QQQ", "IWM")
-    option_multiplier: int = Field(default=100, gt=0)
-    tick_size: float = Field(default=0.01, gt=0, le=1.0)
-    min_days_to_expiry_entry: int = Field(default=4, ge=0)
-    allow_market_orders_for_entry: bool = False
-    allow_short_options: bool = False
+    symbol_allowlist: tuple[str, ...] = words(
+        ("SPY", "QQQ", "IWM"), split=comma_list, finish=_allowlist
+    )
+    option_multiplier: int = integer(100, gt=0)
+    tick_size: float = number(0.01, gt=0, le=1.0)
+    min_days_to_expiry_entry: int = integer(4, ge=0)
+    allow_market_orders_for_entry: bool = flag(False)
+    allow_short_options: bool = flag(False)
 
     # Position sizing
-    max_contracts_per_order: int = Field(default=2, gt=0)
-    max_contracts_per_position: int = Field(default=4, gt=0)
-    max_open_positions: int = Field(default=3, gt=0)
-    max_risk_per_trade_pct: float = Field(default=0.02, gt=0, le=1.0)
+    max_contracts_per_order: int = integer(2, gt=0)
+    max_contracts_per_position: int = integer(4, gt=0)
+    max_open_positions: int = integer(3, gt=0)
+    max_risk_per_trade_pct: float = number(0.02, gt=0, le=1.0)
 
     # Affordability
-    cash_allocation_pct: float = Field(default=0.50, gt=0, le=1.0)
-    commission_per_contract: float = Field(default=0.65, ge=0)
-    min_commission_per_order: float = Field(default=1.00, ge=0)
+    cash_allocation_pct: float = number(0.50, gt=0, le=1.0)
+    commission_per_contract: float = number(0.65, ge=0)
+    min_commission_per_order: float = number(1.00, ge=0)
 
     # Pattern day trader rule
-    pdt_equity_threshold: float = Field(default=25_000.0, ge=0)
-    pdt_max_day_trades: int = Field(default=3, ge=0)
+    pdt_equity_threshold: float = number(25_000.0, ge=0)
+    pdt_max_day_trades: int = integer(3, ge=0)
 
     # Governors
-    daily_loss_limit_pct: float = Field(default=0.02, gt=0, le=1.0)
-    weekly_drawdown_pct: float = Field(default=0.05, gt=0, le=1.0)
-
-    @field_validator("symbol_allowlist", mode="before")
-    @classmethod
-    def _split_symbols(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [part for part in value.split(",") if part.strip()]
-        return value
-
-    @field_validator("symbol_allowlist")
-    @classmethod
-    def _normalise_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        cleaned = tuple(sorted({s.strip().upper() for s in value if s.strip()}))
-        if not cleaned:
-            raise ValueError("symbol_allowlist must name at least one symbol")
-        return cleaned
-
-    @field_validator(
-        "tick_size",
-        "max_risk_per_trade_pct",
-        "cash_allocation_pct",
-        "commission_per_contract",
-        "min_commission_per_order",
-        "pdt_equity_threshold",
-        "daily_loss_limit_pct",
-        "weekly_drawdown_pct",
-    )
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    daily_loss_limit_pct: float = number(0.02, gt=0, le=1.0)
+    weekly_drawdown_pct: float = number(0.05, gt=0, le=1.0)
 
     def limits_hash(self) -> str:
         """A short stable hash of every limit, recorded with each decision."""
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        payload = json.dumps(self.as_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def estimated_commission(self, contracts: int) -> float:
@@ -124,16 +113,17 @@ class RiskLimits(BaseModel):
         ``option_multiplier`` describe the market, not a limit, and may not change.
         """
         updates: dict[str, Any] = {}
+        known = self.field_names()
         for key, raw in hard_limits.items():
-            if key not in type(self).model_fields:
+            if key not in known:
                 raise RiskConfigError(
-                    f"unknown hard limit {key!r}; known: {', '.join(sorted(type(self).model_fields))}"
+                    f"unknown hard limit {key!r}; known: {', '.join(sorted(known))}"
                 )
             updates[key] = raw
         try:
-            proposed = type(self).model_validate({**self.model_dump(), **updates})
-        except ValidationError as exc:
-            raise RiskConfigError(f"invalid hard limits: {_describe(exc)}") from exc
+            proposed = self.replaced(**updates)
+        except SettingError as exc:
+            raise RiskConfigError(f"invalid hard limits: {exc}") from exc
         for key in updates:
             current = getattr(self, key)
             new = getattr(proposed, key)
@@ -176,14 +166,6 @@ _DIRECTION: Final[dict[str, Direction]] = {
 }
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-        parts.append(f"{loc}: {err['msg']}")
-    return "; ".join(parts)
-
-
 def load_risk_limits(
     path: Path | None = None,
     env: Mapping[str, str] | None = None,
@@ -212,12 +194,13 @@ def load_risk_limits(
     if section is None:
         return config.risk
     if isinstance(section, RiskLimits):
-        section = section.model_dump()
-    unknown = sorted(set(section) - set(RiskLimits.model_fields))
+        section = section.as_dict()
+    known = RiskLimits.field_names()
+    unknown = sorted(set(section) - set(known))
     if unknown:
         raise RiskConfigError(
             f"unknown key(s) in [{TOML_SECTION}]: {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(RiskLimits.model_fields))}"
+            f"known: {', '.join(sorted(known))}"
         )
     values = dict(section)
     for key, origin in config.origins.items():
@@ -225,6 +208,6 @@ def load_risk_limits(
         if name == TOML_SECTION and origin.startswith("env "):
             values[field] = getattr(config.risk, field)
     try:
-        return RiskLimits.model_validate(values)
-    except ValidationError as exc:
-        raise RiskConfigError(f"invalid risk limits: {_describe(exc)}") from exc
+        return RiskLimits(**values)
+    except SettingError as exc:
+        raise RiskConfigError(f"invalid risk limits: {exc}") from exc
