@@ -254,3 +254,95 @@ cooldown_minutes = 90
     ]:
         with pytest.raises(ConfigError, match=f"protection.{key}"):
             load_config(None, env={f"IBKR_TRADER__PROTECTION__{key.upper()}": value})
+
+
+# ------------------------------------------------------------- the review of the settings move
+
+BIG = 10**400  # no float holds it
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"IBKR_TRADER__GATEWAY__PORT": "1" * 400},
+        {"IBKR_TRADER__PROTECTION__DTE_DAYS": "1" * 400},
+        {"IBKR_TRADER__RISK__MAX_OPEN_POSITIONS": "-" + "1" * 400},
+        {"IBKR_TRADER__RISK__COMMISSION_PER_CONTRACT": "1" * 400},
+        {"IBKR_TRADER__RISK__MAX_OPEN_POSITIONS": "9" * 5000},  # beyond int()'s 4,300 digits
+        {"IBKR_TRADER__RUN__SYMBOLS": "[" + "9" * 5000 + "]"},  # and json's
+    ],
+)
+def test_an_integer_no_float_can_hold_is_a_config_error_from_the_environment(
+    env: dict[str, str],
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(None, env=env)
+    assert len(str(err.value)) < 400  # the value is summarised, not printed whole
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"[risk]\ncommission_per_contract = {BIG}\n",
+        f"[risk]\nmax_open_positions = -{BIG}\n",
+        f"[gateway]\nport = {BIG}\n",
+        f"[risk]\nmax_open_positions = {'9' * 5000}\n",  # tomllib refuses it: a ValueError
+    ],
+)
+def test_an_integer_no_float_can_hold_is_a_config_error_from_a_file(
+    tmp_path: Path, text: str
+) -> None:
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, text), env={})
+
+
+def test_a_huge_value_is_a_setting_error_everywhere() -> None:
+    from ibkr_trader.settings import SettingError
+
+    with pytest.raises(SettingError, match="an integer of 401 digits"):
+        RiskLimits(max_open_positions=-BIG)
+    for hard in ({"max_open_positions": -BIG}, {"daily_loss_limit_pct": BIG}):
+        with pytest.raises(RiskConfigError):
+            RiskLimits().tighten_with(hard)
+    with pytest.raises(RiskConfigError):
+        load_risk_limits(env={}, section={"max_open_positions": -BIG})
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"IBKR_TRADER__GATEWAY__ACCOUNT": '["DU1234567"]'},
+        {"IBKR_TRADER__GATEWAY__ACCOUNT": "[1234567]"},
+    ],
+)
+def test_an_account_id_of_the_wrong_type_is_not_echoed(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError, match=r"gateway\.account: must be a string") as err:
+        load_config(None, env=env)
+    assert "1234567" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("2", 2), (" 2 ", 2), ("2.0", 2), ("+3.00", 3), ("2.5", None), ("٢", None), ("２", None)],
+)
+def test_integers_are_written_in_ascii_digits(value: str, accepted: int | None) -> None:
+    env = {"IBKR_TRADER__RISK__MAX_OPEN_POSITIONS": value}
+    if accepted is None:
+        with pytest.raises(ConfigError, match=r"risk\.max_open_positions: must be an integer"):
+            load_config(None, env=env)
+    else:
+        assert load_config(None, env=env).risk.max_open_positions == accepted
+
+
+@pytest.mark.parametrize("value", ["", ".", "./", "./."])
+def test_an_empty_or_current_directory_path_is_not_set(tmp_path: Path, value: str) -> None:
+    cfg = load_config(None, env={"IBKR_TRADER__PATHS__JOURNAL": value, "IBKR_TRADER_HOME": "h"})
+    assert cfg.paths.journal is None
+    assert cfg.journal_path() == Path("h") / "journal-dry_run.sqlite3"
+
+
+def test_an_unknown_user_in_a_path_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"paths\.journal: cannot expand"):
+        load_config(None, env={"IBKR_TRADER__PATHS__JOURNAL": "~nosuchuser-ibkr/j.sqlite3"})
+    with pytest.raises(ConfigError, match="cannot expand the configuration path"):
+        load_config("~nosuchuser-ibkr/config.toml", env={})

@@ -424,7 +424,7 @@ def _env_overrides(env: Mapping[str, str]) -> tuple[dict[str, dict[str, Any]], d
         if text.startswith("["):
             try:
                 value = json.loads(text)
-            except json.JSONDecodeError as exc:
+            except (ValueError, RecursionError) as exc:  # a JSONDecodeError, 4,300+ digits
                 raise ConfigError(f"{name}: not a JSON list: {exc}") from exc
         elif text == "" and (section, key) == ("gateway", "port"):
             value = None
@@ -485,7 +485,10 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
     source: Path | None = None
     origins: dict[str, str] = {}
     if path is not None:
-        source = Path(path).expanduser()
+        try:
+            source = Path(path).expanduser()
+        except RuntimeError as exc:  # "~nosuchuser/config.toml"
+            raise ConfigError(f"cannot expand the configuration path {path!r}: {exc}") from exc
         try:
             with source.open("rb") as handle:
                 data = tomllib.load(handle)
@@ -493,7 +496,7 @@ def load_config(path: Path | str | None = None, env: Mapping[str, str] | None = 
             raise ConfigError(f"configuration file not found: {source}") from exc
         except OSError as exc:
             raise ConfigError(f"cannot read configuration {source}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # TOMLDecodeError, UTF-8, 4,300+ digits
             raise ConfigError(f"{source}: invalid TOML: {exc}") from exc
         for section, values in data.items():
             if section not in _SECTIONS:

@@ -105,11 +105,12 @@ def _gameplan(config: AppConfig, clock: Clock, risk: RiskManager) -> GameplanLoa
     if loaded.ok and plan.hard_limits:
         try:
             risk.apply_hard_limits(plan.hard_limits)
-        except (LimitLoosenError, RiskConfigError) as exc:
+        except Exception as exc:  # a plan comes from outside: any failure is strategy C
             from ibkr_trader.strategies.gameplan import DailyGameplan
 
+            why = str(exc) if isinstance(exc, LimitLoosenError | RiskConfigError) else repr(exc)
             message = (
-                f"{loaded.source}: hard limits refused ({exc}); trading strategy C "
+                f"{loaded.source}: hard limits refused ({why}); trading strategy C "
                 "(capital preservation: no entries)"
             )
             return GameplanLoad(

@@ -57,7 +57,29 @@ class SettingError(ValueError):
 
 
 def _shown(value: Any) -> str:
-    return repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+    """A value for an error message: short, whatever its size (a 400-digit integer is not
+    printed whole, nor converted to a float)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
+        return f"an integer of {len(str(abs(value)))} digits"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class _Problem(ValueError):
+    """Why a value is refused, and the value as shown (left out for a field not shown in
+    its section's repr, an account id)."""
+
+    def __init__(self, why: str, value: Any = None, *, show: bool = True) -> None:
+        self.why = why
+        self.got = _shown(value) if show else ""
+        super().__init__(f"{why} (got {self.got})" if self.got else why)
+
+
+# ASCII digits only: int() and float() also read "١٠" and "２"; a setting is written in ASCII.
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+(?:\.0*)?")
+_NUMBER: Final = re.compile(
+    r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)", re.I
+)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -68,14 +90,15 @@ class _Bounds:
     le: float | None = None
 
     def check(self, value: float) -> None:
+        # comparisons of an int with a float are exact in Python, whatever the int's size
         if self.gt is not None and not value > self.gt:
-            raise ValueError(f"must be greater than {self.gt:g} (got {value:g})")
+            raise _Problem(f"must be greater than {self.gt:g}", value)
         if self.ge is not None and not value >= self.ge:
-            raise ValueError(f"must be at least {self.ge:g} (got {value:g})")
+            raise _Problem(f"must be at least {self.ge:g}", value)
         if self.lt is not None and not value < self.lt:
-            raise ValueError(f"must be less than {self.lt:g} (got {value:g})")
+            raise _Problem(f"must be less than {self.lt:g}", value)
         if self.le is not None and not value <= self.le:
-            raise ValueError(f"must be at most {self.le:g} (got {value:g})")
+            raise _Problem(f"must be at most {self.le:g}", value)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -100,34 +123,36 @@ def _field(default: Any, kind: _Kind, *, repr_: bool = True) -> Any:
 
 def _as_int(value: Any) -> int:
     if isinstance(value, bool):
-        raise ValueError(f"must be an integer, not a boolean (got {value!r})")
+        raise _Problem("must be an integer, not a boolean", value)
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, str):
-        try:
-            return int(value.strip())
-        except ValueError:
-            pass
-    raise ValueError(f"must be an integer (got {_shown(value)})")
+        written = value.strip()
+        if _INTEGER.fullmatch(written):  # "2", " 2 ", "2.0" (an environment's 2.0 as TOML's)
+            try:
+                return int(written.split(".")[0])
+            except ValueError:  # beyond Python's 4,300 digits for a string
+                raise _Problem("must be an integer of a sensible size", value) from None
+    raise _Problem("must be an integer", value)
 
 
 def _as_float(value: Any) -> float:
     if isinstance(value, bool):
-        raise ValueError(f"must be a number, not a boolean (got {value!r})")
-    if isinstance(value, int | float):
-        number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError(f"must be a number (got {_shown(value)})") from None
-    else:
-        raise ValueError(f"must be a number (got {_shown(value)})")
-    if not math.isfinite(number):
-        raise ValueError(f"must be a finite number (got {_shown(value)})")
-    return number
+        raise _Problem("must be a number, not a boolean", value)
+    try:
+        if isinstance(value, int | float):
+            result = float(value)
+        elif isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            result = float(value.strip())
+        else:
+            raise _Problem("must be a number", value)
+    except OverflowError:  # an integer beyond a float's range
+        raise _Problem("must be a finite number", value) from None
+    if not math.isfinite(result):
+        raise _Problem("must be a finite number", value)
+    return result
 
 
 def _as_bool(value: Any) -> bool:
@@ -141,12 +166,12 @@ def _as_bool(value: Any) -> bool:
             return True
         if word in _FALSE:
             return False
-    raise ValueError(f"must be true or false (got {_shown(value)})")
+    raise _Problem("must be true or false", value)
 
 
 def _as_str(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"must be a string (got {_shown(value)})")
+        raise _Problem("must be a string", value)
     return value
 
 
@@ -211,13 +236,13 @@ def text(
         if strip:
             result = result.strip()
         if len(result) < min_length:
-            raise ValueError(
+            raise _Problem(
                 "must not be empty" if min_length == 1 else f"must be at least {min_length} long"
             )
         if max_length is not None and len(result) > max_length:
-            raise ValueError(f"must be at most {max_length} characters (got {len(result)})")
+            raise _Problem(f"must be at most {max_length} characters (it has {len(result)})")
         if compiled is not None and not compiled.fullmatch(result):
-            raise ValueError(f"must match {pattern} (got {_shown(result)})")
+            raise _Problem(f"must match {pattern}", result)
         return result
 
     return _field(default, _Kind(coerce), repr_=repr_)
@@ -231,9 +256,7 @@ def choice(default: str, options: tuple[str, ...], *, fold_case: bool = False) -
         if fold_case:
             result = result.strip().lower()
         if result not in options:
-            raise ValueError(
-                f"must be one of {', '.join(repr(o) for o in options)} (got {_shown(value)})"
-            )
+            raise _Problem(f"must be one of {', '.join(repr(o) for o in options)}", value)
         return result
 
     return _field(default, _Kind(coerce))
@@ -253,15 +276,15 @@ def words(
     def coerce(value: Any) -> tuple[str, ...]:
         if isinstance(value, str):
             if split is None:
-                raise ValueError(f"must be a list of strings (got {_shown(value)})")
+                raise _Problem("must be a list of strings", value)
             items: list[Any] = split(value)
         elif isinstance(value, list | tuple):
             items = list(value)
         else:
-            raise ValueError(f"must be a list of strings (got {_shown(value)})")
+            raise _Problem("must be a list of strings", value)
         for index, item in enumerate(items):
             if not isinstance(item, str):
-                raise ValueError(f"item {index} must be a string (got {_shown(item)})")
+                raise _Problem(f"item {index} must be a string", item)
         result = tuple(each(item) for item in items) if each is not None else tuple(items)
         return finish(result) if finish is not None else result
 
@@ -278,7 +301,7 @@ def argv(value: str) -> list[str]:
     try:
         return shlex.split(value)
     except ValueError as exc:
-        raise ValueError(f"cannot split the command: {exc}") from None
+        raise _Problem(f"cannot split the command: {exc}") from None
 
 
 def path() -> Any:
@@ -286,10 +309,16 @@ def path() -> Any:
 
     def coerce(value: Any) -> Path | None:
         if not isinstance(value, str | Path):
-            raise ValueError(f"must be a path (got {_shown(value)})")
-        if str(value) in ("", "."):
+            raise _Problem("must be a path", value)
+        if "\x00" in str(value):
+            raise _Problem("must not contain a NUL character")
+        written = Path(value)
+        if str(written) == ".":  # "", ".", "./": not set
             return None
-        return Path(value).expanduser()
+        try:
+            return written.expanduser()
+        except RuntimeError as exc:  # "~nosuchuser/journal"
+            raise _Problem(f"cannot expand {str(value)!r}: {exc}") from None
 
     return _field(None, _Kind(coerce, optional=True))
 
@@ -313,8 +342,12 @@ class Section:
                 continue
             try:
                 value = kind(getattr(self, item.name))
-            except ValueError as exc:
-                problems.append((item.name, str(exc)))
+            except _Problem as exc:
+                # a field kept out of the repr (an account id) keeps its value out of errors
+                problems.append((item.name, str(exc) if item.repr else exc.why))
+                continue
+            except (ValueError, ArithmeticError) as exc:  # a `finish` check of words(), ...
+                problems.append((item.name, str(exc) if item.repr else type(exc).__name__))
                 continue
             object.__setattr__(self, item.name, value)
         if not problems:

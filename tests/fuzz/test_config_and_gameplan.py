@@ -29,12 +29,16 @@ from ibkr_trader.strategies.gameplan import DailyGameplan, load_gameplan, parse_
 FIELDS = sorted(RiskLimits.field_names())
 VALUES = st.one_of(
     st.integers(-(10**6), 10**6),
+    st.integers(),  # unbounded: a 400-digit integer overflows a float
+    st.sampled_from([10**400, -(10**400), 2**1024, "1" * 400, "-" + "9" * 330]),
     st.floats(allow_nan=True, allow_infinity=True),
     st.booleans(),
     st.text(max_size=12),
     st.lists(st.text(max_size=5), max_size=4),
     st.none(),
-    st.sampled_from(["nan", "inf", "-1", "1e309", "[]", '["SPY"]', "[1,2", "0x10", " 2 "]),
+    st.sampled_from(
+        ["nan", "inf", "-1", "1e309", "[]", '["SPY"]', "[1,2", "0x10", " 2 ", "2.0", "./", "٢"]
+    ),
 )
 KEYS = st.one_of(st.sampled_from(FIELDS), st.text(max_size=12))
 

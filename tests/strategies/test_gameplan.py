@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +207,41 @@ def test_hard_limits_feed_the_risk_limits_tightening() -> None:
     tightened = RiskLimits().tighten_with(plan.hard_limits)
     assert tightened.max_open_positions == 1
     assert tuple(tightened.symbol_allowlist) == ("SPY",)
+
+
+def test_a_gameplan_integer_of_4300_digits_or_more_is_strategy_c(tmp_path: Path) -> None:
+    huge = "9" * 5000  # tomllib and json refuse it with a bare ValueError
+    for name, text in [
+        ("plan.toml", f'strategy = "A"\nvix_at_analysis = {huge}\n'),
+        ("plan.json", f'{{"strategy": "A", "vix_at_analysis": {huge}}}'),
+    ]:
+        load = load_gameplan(write(tmp_path, name, text))
+        assert not load.ok and load.gameplan.strategy == "C"
+        assert "not valid" in load.message
+
+
+def test_a_hard_limit_no_float_can_hold_falls_back_to_strategy_c_at_start_up(
+    tmp_path: Path,
+) -> None:
+    """A 400-digit hard limit used to escape the runtime as an OverflowError (review of the
+    settings move): `run` died before strategy C could protect anything."""
+    from ibkr_trader.config import load_config
+    from ibkr_trader.risk import RiskManager
+    from ibkr_trader.risk.config import RiskLimits
+    from ibkr_trader.risk.state import InMemoryRiskStateStore
+    from ibkr_trader.runtime import _gameplan
+
+    plan = {
+        "strategy": "A",
+        "symbols": ["SPY"],
+        "vix_at_analysis": 15,
+        "hard_limits": {"max_open_positions": -(10**400), "commission_per_contract": 10**400},
+    }
+    path = write(tmp_path, "plan.json", json.dumps(plan))
+    config = load_config(None, env={"IBKR_TRADER__PATHS__GAMEPLAN": str(path)})
+    clock = ManualClock(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    risk = RiskManager(RiskLimits(), InMemoryRiskStateStore(), clock)
+    load = _gameplan(config, clock, risk)
+    assert not load.ok and load.gameplan.strategy == "C" and not load.gameplan.allows_entries
+    assert "hard limits refused" in load.message and "max_open_positions" in load.message
+    assert risk.limits == RiskLimits()  # nothing applied

@@ -193,7 +193,7 @@ def load_gameplan(path: Path | str | None, today: date | None = None) -> Gamepla
         return _fallback(f"{source}: cannot read the gameplan ({exc})", source)
     try:
         data: Any = tomllib.loads(text) if suffix == ".toml" else json.loads(text)
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (ValueError, RecursionError) as exc:  # a decode error, or an integer of 4,300+ digits
         return _fallback(f"{source}: not valid {suffix[1:].upper()} ({exc})", source)
     return parse_gameplan(data, source, today)
 
