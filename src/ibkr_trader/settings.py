@@ -175,6 +175,15 @@ def _as_str(value: Any) -> str:
     return value
 
 
+def _bounded(convert: Callable[[Any], float], bounds: _Bounds) -> Callable[[Any], Any]:
+    def coerce(value: Any) -> float:
+        result = convert(value)
+        bounds.check(result)
+        return result
+
+    return coerce
+
+
 def integer(
     default: int | None,
     *,
@@ -185,14 +194,7 @@ def integer(
     optional: bool = False,
 ) -> Any:
     """An integer field (``"2"`` and ``2.0`` are 2; ``2.5`` and ``true`` are refused)."""
-    bounds = _Bounds(gt, ge, lt, le)
-
-    def coerce(value: Any) -> int:
-        number = _as_int(value)
-        bounds.check(number)
-        return number
-
-    return _field(default, _Kind(coerce, optional))
+    return _field(default, _Kind(_bounded(_as_int, _Bounds(gt, ge, lt, le)), optional))
 
 
 def number(
@@ -204,14 +206,7 @@ def number(
     le: float | None = None,
 ) -> Any:
     """A finite float field (NaN and infinities are refused)."""
-    bounds = _Bounds(gt, ge, lt, le)
-
-    def coerce(value: Any) -> float:
-        result = _as_float(value)
-        bounds.check(result)
-        return result
-
-    return _field(default, _Kind(coerce))
+    return _field(default, _Kind(_bounded(_as_float, _Bounds(gt, ge, lt, le))))
 
 
 def flag(default: bool) -> Any:

@@ -52,14 +52,22 @@ def _check_limits(limits: RiskLimits) -> None:
     assert 0 < limits.max_risk_per_trade_pct <= 1 and 0 < limits.daily_loss_limit_pct <= 1
 
 
-def _load(**kwargs: Any) -> RiskLimits | RiskConfigError:
+def _loaded(load: Any, refusal: type[ValueError], check: Any, **kwargs: Any) -> Any:
+    """What ``load(**kwargs)`` gives, checked, or its refusal (with a message)."""
     try:
-        limits = load_risk_limits(**kwargs)
-    except RiskConfigError as exc:
+        value = load(**kwargs)
+    except refusal as exc:
         assert str(exc).strip()
         return exc
-    _check_limits(limits)
-    return limits
+    check(value)
+    return value
+
+
+def _load(**kwargs: Any) -> RiskLimits | RiskConfigError:
+    result: RiskLimits | RiskConfigError = _loaded(
+        load_risk_limits, RiskConfigError, _check_limits, **kwargs
+    )
+    return result
 
 
 @fuzz_settings(0.5)
@@ -119,13 +127,8 @@ def _check_config(config: AppConfig) -> None:
 
 
 def _load_config(**kwargs: Any) -> AppConfig | ConfigError:
-    try:
-        config = load_config(**kwargs)
-    except ConfigError as exc:
-        assert str(exc).strip()
-        return exc
-    _check_config(config)
-    return config
+    result: AppConfig | ConfigError = _loaded(load_config, ConfigError, _check_config, **kwargs)
+    return result
 
 
 @st.composite
