@@ -65,14 +65,16 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-class _Problem(ValueError):
-    """Why a value is refused, and the value as shown (left out for a field not shown in
-    its section's repr, an account id)."""
+_NOT_SHOWN: Final = object()  # a _Problem without a value to show
 
-    def __init__(self, why: str, value: Any = None, *, show: bool = True) -> None:
+
+class _Problem(ValueError):
+    """Why a value is refused (``why``), and the value as shown; a section leaves the value
+    out for a field kept out of its repr (an account id)."""
+
+    def __init__(self, why: str, value: Any = _NOT_SHOWN) -> None:
         self.why = why
-        self.got = _shown(value) if show else ""
-        super().__init__(f"{why} (got {self.got})" if self.got else why)
+        super().__init__(why if value is _NOT_SHOWN else f"{why} (got {_shown(value)})")
 
 
 # ASCII digits only: int() and float() also read "١٠" and "２"; a setting is written in ASCII.
@@ -300,7 +302,7 @@ def argv(value: str) -> list[str]:
 
 
 def path() -> Any:
-    """An optional file path (``~`` expanded; ``""`` or ``"."``: not set)."""
+    """An optional file path (``~`` expanded; ``""``, ``"."`` or ``"./"``: not set)."""
 
     def coerce(value: Any) -> Path | None:
         if not isinstance(value, str | Path):
