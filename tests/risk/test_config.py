@@ -104,6 +104,17 @@ def test_unknown_key_in_file_is_an_error_naming_the_key(tmp_path: Path) -> None:
         load_risk_limits(cfg, env={})
 
 
+def test_an_unknown_key_in_a_parsed_section_is_an_error_naming_the_key() -> None:
+    with pytest.raises(RiskConfigError, match=r"risk\.max_open_postions: unknown key"):
+        load_risk_limits(env={}, section={"max_open_postions": 20, "max_open_positions": 1})
+
+
+def test_the_environment_overrides_a_parsed_section() -> None:
+    env = {"IBKR_TRADER__RISK__MAX_OPEN_POSITIONS": "1"}
+    limits = load_risk_limits(env=env, section={"max_open_positions": 2, "tick_size": 0.05})
+    assert (limits.max_open_positions, limits.tick_size) == (1, 0.05)
+
+
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
     cfg = tmp_path / "c.toml"
     cfg.write_text("[risk]\nmax_open_positions = 2\n")

@@ -193,21 +193,12 @@ def load_risk_limits(
         raise RiskConfigError(str(exc)) from exc
     if section is None:
         return config.risk
-    if isinstance(section, RiskLimits):
-        section = section.as_dict()
-    known = RiskLimits.field_names()
-    unknown = sorted(set(section) - set(known))
-    if unknown:
-        raise RiskConfigError(
-            f"unknown key(s) in [{TOML_SECTION}]: {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    values = dict(section)
+    values = dict(section.as_dict() if isinstance(section, RiskLimits) else section)
     for key, origin in config.origins.items():
         name, _, field = key.partition(".")
         if name == TOML_SECTION and origin.startswith("env "):
             values[field] = getattr(config.risk, field)
-    try:
-        return RiskLimits(**values)
+    try:  # an unknown key is refused as the loader refuses it (Section.from_mapping)
+        return RiskLimits.from_mapping(values)
     except SettingError as exc:
-        raise RiskConfigError(f"invalid risk limits: {exc}") from exc
+        raise RiskConfigError(f"invalid risk limits: {exc.within(TOML_SECTION)}") from exc
